@@ -1,0 +1,29 @@
+# Third-party dependencies. Debian packages (tools/install-deps.sh) provide all of them; GPU users
+# point CMAKE_PREFIX_PATH at a CUDA LibTorch (pip torch: python3 -c
+# 'import torch;print(torch.utils.cmake_prefix_path)').
+find_package(Torch REQUIRED)
+if(NOT Torch_VERSION AND DEFINED TORCH_VERSION)
+  set(Torch_VERSION ${TORCH_VERSION})
+endif()
+# TorchConfig puts -D_GLIBCXX_USE_CXX11_ABI into TORCH_CXX_FLAGS; every translation unit must agree.
+if(TORCH_CXX_FLAGS)
+  separate_arguments(_npeff_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:${_npeff_torch_flags}>")
+endif()
+
+# LibTorch's at::parallel_for is a header template; with the OpenMP backend (Debian's and pip's
+# LibTorch) it only runs in parallel in code that is itself compiled with OpenMP.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+
+find_package(HDF5 REQUIRED COMPONENTS C)
+add_library(npeff::hdf5 INTERFACE IMPORTED)
+target_include_directories(npeff::hdf5 SYSTEM INTERFACE ${HDF5_INCLUDE_DIRS})
+target_link_libraries(npeff::hdf5 INTERFACE ${HDF5_LIBRARIES})
+target_compile_definitions(npeff::hdf5 INTERFACE ${HDF5_DEFINITIONS})
+
+find_package(spdlog REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(nlohmann_json 3.9 REQUIRED)
+if(NPEFF_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

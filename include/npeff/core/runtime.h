@@ -1,0 +1,28 @@
+// Process-wide runtime settings shared by every subcommand: thread count and device.
+#pragma once
+
+#include <string>
+
+namespace npeff {
+
+enum class DeviceKind { kCpu, kCuda };
+
+/// Parses "cpu" or "cuda" (optionally "cuda:N"); throws npeff::Error otherwise.
+DeviceKind parse_device(const std::string& text);
+std::string to_string(DeviceKind device);
+
+/// Sets LibTorch's intra-op thread count. 0 means "number of cores" (LibTorch's own default is 1
+/// on some machines, which makes every CPU op single-threaded).
+void set_num_threads(int threads);
+int num_threads();
+/// Number of hardware threads, at least 1.
+int hardware_threads();
+
+/// True when a CUDA device is usable by this binary (built with CUDA and a GPU is visible).
+bool cuda_available();
+
+/// Throws npeff::Error with an actionable message when `device` cannot be used by this binary
+/// (CUDA asked of a CPU-only build, or no GPU visible).
+void require_device(DeviceKind device);
+
+}  // namespace npeff

@@ -1,0 +1,142 @@
+// npeff: one binary, one subcommand per pipeline stage. Exit codes: 0 success, 2 bad input
+// (npeff::Error, command-line errors), 1 internal failure.
+#include <c10/util/Exception.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/subcommands.h"
+#include "npeff/core/error.h"
+#include "npeff/core/json_config.h"
+#include "npeff/core/runtime.h"
+#include "npeff/core/version.h"
+#include "npeff/io/hdf5.h"
+#include "npeff/io/schema.h"
+
+namespace {
+
+constexpr int kExitBadInput = 2;
+constexpr int kExitInternal = 1;
+
+// Adapts npeff's JSON config (npeff/core/json_config.h) to CLI11's config mechanism, so options
+// from the file are applied exactly like flags, and flags given on the command line win.
+class JsonConfig : public CLI::Config {
+ public:
+  explicit JsonConfig(const CLI::App* app) : app_(app) {}
+  std::string to_config(const CLI::App*, bool, bool, std::string) const override { return "{}"; }
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::stringstream text;
+    text << input.rdbuf();
+    std::vector<CLI::ConfigItem> items;
+    for (auto& entry : npeff::parse_json_config(text.str(), "config file")) {
+      CLI::ConfigItem item;
+      item.parents = entry.parents;
+      item.name = entry.name;
+      item.inputs = entry.values;
+      // A flat key that is not a global option belongs to the subcommand being run.
+      if (item.parents.empty() && app_->get_option_no_throw("--" + item.name) == nullptr) {
+        for (const CLI::App* sub : app_->get_subcommands()) item.parents = {sub->get_name()};
+      }
+      items.push_back(std::move(item));
+    }
+    return items;
+  }
+
+ private:
+  const CLI::App* app_;
+};
+
+std::string joined_command_line(int argc, char** argv) {
+  std::string out;
+  for (int i = 0; i < argc; ++i) {
+    if (i) out += ' ';
+    const std::string arg = argv[i];
+    const bool plain = arg.find_first_of(" \t\"'$\\") == std::string::npos && !arg.empty();
+    out += plain ? arg : "'" + arg + "'";
+  }
+  return out;
+}
+
+void configure_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("npeff");
+  logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
+  spdlog::set_default_logger(logger);
+  const auto parsed = spdlog::level::from_str(level);
+  NPEFF_CHECK(parsed != spdlog::level::off || level == "off", "unknown --log-level '", level,
+              "': expected trace, debug, info, warn, error or off");
+  spdlog::set_level(parsed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  npeff::io::silence_hdf5_errors();
+  CLI::App app{
+      "npeff: Non-Negative Per-Example Fisher Factorization (NPEFF) toolkit.\n"
+      "Finds the heuristics a model uses by decomposing per-example Fisher matrices.\n\n"
+      "Examples:\n"
+      "  npeff synth-vectors --rows 4 --dim 100000 --seed 1 --out x.h5\n"
+      "  npeff project --input x.h5 --dim 4096 --seed 7 --out x.proj.h5\n"
+      "  npeff inspect x.proj.h5 --json\n"
+      "Exit codes: 0 success, 2 bad input or usage, 1 internal error.",
+      "npeff"};
+  app.set_version_flag("--version", npeff::build_info());
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  app.require_subcommand(1, 1);
+  app.fallthrough();
+  // A misspelt key in a --config file is an error, not silently ignored (set before the
+  // subcommands are added so they inherit it).
+  app.allow_config_extras(CLI::config_extras_mode::error);
+
+  npeff::cli::GlobalOptions global;
+  app.add_option("--log-level", global.log_level, "Log verbosity: trace|debug|info|warn|error|off")
+      ->capture_default_str();
+  app.add_option("--threads", global.threads, "CPU threads (0 = all cores)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--device", global.device, "Compute device: cpu|cuda")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.set_config("--config", "", "Read options from a JSON file (flags given here win)");
+  app.config_formatter(std::make_shared<JsonConfig>(&app));
+
+  npeff::cli::Runner runner;
+  npeff::cli::add_inspect_command(app, global, runner);
+  npeff::cli::add_project_command(app, global, runner);
+  npeff::cli::add_synth_vectors_command(app, global, runner);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "npeff: error: " << e.what() << "\nRun 'npeff --help' for usage.\n";
+    return kExitBadInput;
+  } catch (const npeff::Error& e) {  // e.g. a malformed --config file
+    std::cerr << "npeff: error: " << e.what() << "\n";
+    return kExitBadInput;
+  }
+
+  try {
+    configure_logging(global.log_level);
+    npeff::set_num_threads(global.threads);
+    npeff::io::set_command_line(joined_command_line(argc, argv));
+    NPEFF_ASSERT(runner, "no subcommand runner was registered");
+    return runner();
+  } catch (const npeff::Error& e) {
+    std::cerr << "npeff: error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const npeff::InternalError& e) {
+    std::cerr << "npeff: " << e.what() << "\n";
+    return kExitInternal;
+  } catch (const c10::Error& e) {
+    std::cerr << "npeff: internal error from LibTorch: " << e.what_without_backtrace() << "\n";
+    return kExitInternal;
+  } catch (const std::exception& e) {
+    std::cerr << "npeff: internal error: " << e.what() << "\n";
+    return kExitInternal;
+  }
+}

@@ -1,0 +1,25 @@
+// Registration of the npeff subcommands (one .cpp per subcommand in src/cli/).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace npeff::cli {
+
+/// Options every subcommand sees (set before the subcommand runs).
+struct GlobalOptions {
+  std::string log_level = "info";  ///< trace|debug|info|warn|error|off
+  int threads = 0;                 ///< CPU threads for LibTorch and npeff ops; 0 = all cores
+  std::string device = "cpu";      ///< cpu|cuda
+};
+
+/// What the selected subcommand will do once parsing has succeeded. Returns the exit code.
+using Runner = std::function<int()>;
+
+void add_inspect_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_project_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_synth_vectors_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+
+}  // namespace npeff::cli

@@ -1,0 +1,94 @@
+// Schema names, versions and provenance shared by every npeff file (docs/formats.md).
+#include "npeff/io/schema.h"
+
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "npeff/core/error.h"
+#include "npeff/core/version.h"
+
+namespace npeff::io {
+namespace {
+
+std::string& command_line_storage() {
+  static std::string command_line;
+  return command_line;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf, n);
+}
+
+}  // namespace
+
+const std::vector<SchemaInfo>& known_schemas() {
+  static const std::vector<SchemaInfo> schemas = {
+      {"npeff.vectors", 1,
+       "rows of vectors [rows, n] (input/output of npeff project --transpose, npeff "
+       "synth-vectors)"},
+      {"npeff.projected", 1, "sparse-random-projected rows [rows, d] (output of npeff project)"},
+  };
+  return schemas;
+}
+
+void set_command_line(const std::string& command_line) {
+  command_line_storage() = command_line;
+}
+
+const std::string& command_line() {
+  return command_line_storage();
+}
+
+void write_header(File& file, const SchemaId& schema, const nlohmann::json& provenance) {
+  NPEFF_ASSERT(provenance.is_object(), "provenance must be a JSON object, got ",
+               provenance.type_name());
+  NPEFF_ASSERT(!schema.name.empty() && schema.version > 0, "invalid schema id");
+  Group& root = file.root();
+  root.set_attr("npeff_schema", schema.name);
+  root.set_attr("npeff_schema_version", schema.version);
+  root.set_attr("npeff_version", npeff::version());
+  root.set_attr("created_utc", utc_now());
+  root.set_attr("command_line", command_line());
+  root.set_attr("provenance",
+                provenance.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+SchemaId read_schema(const File& file) {
+  const Group& root = file.root();
+  NPEFF_CHECK(root.has_attr("npeff_schema"), file.path(),
+              " is not an npeff file: no npeff_schema attribute");
+  SchemaId id;
+  id.name = root.attr_string("npeff_schema");
+  NPEFF_CHECK(root.has_attr("npeff_schema_version"), file.path(),
+              ": npeff_schema attribute without npeff_schema_version (corrupt npeff file?)");
+  id.version = root.attr_int("npeff_schema_version");
+  return id;
+}
+
+void expect_schema(const File& file, const std::string& name, std::int64_t version) {
+  const SchemaId found = read_schema(file);
+  NPEFF_CHECK(found.name == name, file.path(), ": expected an '", name, "' file, found '",
+              found.name, "'");
+  NPEFF_CHECK(found.version == version, file.path(), ": schema '", found.name, "' version ",
+              found.version, " is not supported by this npeff (", npeff::version(),
+              "), which reads version ", version);
+}
+
+nlohmann::json read_provenance(const File& file) {
+  const Group& root = file.root();
+  if (!root.has_attr("provenance")) return nlohmann::json::object();
+  const std::string text = root.attr_string("provenance");
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  NPEFF_CHECK(!parsed.is_discarded() && parsed.is_object(), file.path(),
+              ": the provenance attribute is not a JSON object: ",
+              text.size() > 200 ? text.substr(0, 200) + "..." : text);
+  return parsed;
+}
+
+}  // namespace npeff::io

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Command-line behaviour of the npeff binary: help, exit codes (0 ok, 2 bad input), messages,
+# --config handling, and inspect on broken files. Usage: test_cli.sh NPEFF_BINARY MAKE_TEST_FILES
+# Prints one line per check and a closing "N passed, M failed" line.
+set -u
+npeff=$1
+make_files=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+# expect CODE DESCRIPTION PATTERN -- command...: checks the exit code and that stdout+stderr
+# matches the extended regex PATTERN ('' = anything).
+expect() {
+  local code=$1 what=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [[ $rc -ne $code ]]; then
+    echo "FAIL: $what: exit $rc, expected $code"; echo "$out" | head -20; failed=$((failed + 1)); return
+  fi
+  if [[ -n $pattern ]] && ! grep -Eq -- "$pattern" <<<"$out"; then
+    echo "FAIL: $what: output does not match /$pattern/"; echo "$out" | head -20
+    failed=$((failed + 1)); return
+  fi
+  echo "ok: $what"; passed=$((passed + 1))
+}
+
+expect 0 "help lists the subcommands" 'inspect.*' -- "$npeff" --help
+expect 0 "help lists project" 'project' -- "$npeff" --help
+expect 0 "help lists synth-vectors" 'synth-vectors' -- "$npeff" --help
+expect 0 "version" '^npeff [0-9]+\.[0-9]+\.[0-9]+' -- "$npeff" --version
+expect 0 "subcommand help has examples" 'Examples' -- "$npeff" project --help
+expect 2 "no subcommand" 'subcommand' -- "$npeff"
+expect 2 "unknown subcommand" 'error' -- "$npeff" frobnicate
+expect 2 "missing required flag" 'input' -- "$npeff" project --dim 8 --out "$work/x"
+expect 2 "bad --threads" 'threads' -- "$npeff" --threads -3 inspect "$work/none.h5"
+expect 2 "bad --device" 'device' -- "$npeff" --device tpu inspect "$work/none.h5"
+
+# A small pipeline: synth -> project -> inspect -> transpose.
+expect 0 "synth-vectors" '' -- "$npeff" --log-level warn synth-vectors --rows 3 --dim 5000 --seed 1 --out "$work/x.h5"
+expect 0 "project" "$work/p.h5" -- "$npeff" --log-level warn project --input "$work/x.h5" --dim 256 --seed 5 --out "$work/p.h5"
+expect 0 "project --json" '"input_elements_per_second"' -- "$npeff" --log-level warn project --input "$work/x.h5" --dim 256 --seed 5 --out "$work/p2.h5" --json
+expect 0 "inspect text" 'npeff.projected' -- "$npeff" inspect "$work/p.h5"
+expect 0 "inspect json" '"schema": "npeff.projected"' -- "$npeff" inspect --json "$work/p.h5"
+expect 0 "inspect shows provenance" 'command_line' -- "$npeff" inspect --json "$work/p.h5"
+expect 0 "transpose" '' -- "$npeff" --log-level warn project --input "$work/p.h5" --transpose --out "$work/b.h5"
+expect 0 "transpose output is npeff.vectors [3, 5000]" '5000' -- "$npeff" inspect --json "$work/b.h5"
+expect 2 "transpose with a conflicting seed" 'seed' -- "$npeff" project --input "$work/p.h5" --transpose --seed 6 --out "$work/c.h5"
+expect 2 "projection dimension 0" 'dimension' -- "$npeff" project --input "$work/x.h5" --dim 0 --out "$work/z.h5"
+expect 2 "missing dataset" "no dataset" -- "$npeff" project --input "$work/x.h5" --dataset nope --dim 8 --out "$work/z.h5"
+if [[ -e "$work/z.h5" || -n $(ls "$work" | grep -E 'z\.h5\.') ]]; then
+  echo "FAIL: a failed run left a file behind"; failed=$((failed + 1))
+else
+  echo "ok: failed runs leave nothing at the final path"; passed=$((passed + 1))
+fi
+if "$npeff" --version | grep -q "CUDA kernels not linked"; then
+  expect 2 "--device cuda on a CPU-only build" 'without CUDA' -- "$npeff" --device cuda project --input "$work/x.h5" --dim 8 --out "$work/z.h5"
+fi
+
+# --config: values from JSON, flags win, bad files refused.
+echo '{"log-level": "warn", "project": {"dim": 128, "seed": 5}}' >"$work/cfg.json"
+expect 0 "config file supplies options" '"dim": 128' -- "$npeff" --config "$work/cfg.json" project --input "$work/x.h5" --out "$work/q.h5" --json
+expect 0 "flags override the config" '"dim": 64' -- "$npeff" --config "$work/cfg.json" project --input "$work/x.h5" --out "$work/q.h5" --dim 64 --json
+echo '{"dim": 32}' >"$work/flat.json"
+expect 0 "flat config keys apply to the subcommand" '"dim": 32' -- "$npeff" --log-level warn --config "$work/flat.json" project --input "$work/x.h5" --out "$work/q.h5" --json
+echo '{"project": {"dimm": 5}}' >"$work/typo.json"
+expect 2 "unknown config key" 'dimm' -- "$npeff" --config "$work/typo.json" project --input "$work/x.h5" --out "$work/q.h5" --dim 8
+echo '{"project": ' >"$work/broken.json"
+expect 2 "malformed config JSON" 'JSON' -- "$npeff" --config "$work/broken.json" project --input "$work/x.h5" --out "$work/q.h5"
+expect 2 "missing config file" '' -- "$npeff" --config "$work/none.json" inspect "$work/p.h5"
+
+# inspect on broken files: clear message, exit 2, no crash.
+"$make_files" "$work" || { echo "FAIL: make_test_files"; failed=$((failed + 1)); }
+expect 2 "inspect missing file" 'no such file' -- "$npeff" inspect "$work/none.h5"
+echo "just text" >"$work/text.h5"
+expect 2 "inspect non-HDF5 file" 'not an HDF5 file' -- "$npeff" inspect "$work/text.h5"
+size=$(stat -c %s "$work/x.h5")
+head -c $((size / 2)) "$work/x.h5" >"$work/half.h5"
+expect 2 "inspect truncated file (half)" 'truncated|corrupt' -- "$npeff" inspect "$work/half.h5"
+head -c 100 "$work/x.h5" >"$work/tiny.h5"
+expect 2 "inspect truncated file (100 bytes)" 'truncated|corrupt|not an HDF5' -- "$npeff" inspect "$work/tiny.h5"
+expect 2 "inspect wrong schema version" 'version 99' -- "$npeff" inspect "$work/wrong_version.h5"
+expect 2 "inspect unknown schema" 'npeff.nonsense' -- "$npeff" inspect "$work/unknown_schema.h5"
+expect 2 "inspect non-npeff HDF5 file" 'not an npeff file' -- "$npeff" inspect "$work/no_schema.h5"
+expect 2 "project reads a truncated input" 'truncated|corrupt|read' -- "$npeff" project --input "$work/half.h5" --dim 8 --out "$work/z.h5"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

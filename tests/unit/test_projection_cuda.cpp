@@ -1,0 +1,138 @@
+// CUDA kernels vs the CPU implementation, through the kernels' plain host launchers (so this
+// runs on any GPU machine, even with a CPU-only LibTorch). Skips when no GPU is visible.
+//   - transpose: bit-identical to the CPU (same per-entry summation order);
+//   - forward: equal up to float summation order (the CUDA kernel sums per segment of chunks):
+//     |gpu - cpu| <= 2 (k+1) u sum|terms|, bounded here by the float64 materialisation.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "npeff/projection/projection.h"
+#include "projection/projection_cpu.h"
+#include "projection_launch.h"
+#include "unit/projection_reference.h"
+
+namespace npeff::projection {
+namespace {
+
+struct DeviceBuffer {
+  float* ptr = nullptr;
+  explicit DeviceBuffer(std::size_t count) {
+    EXPECT_EQ(cudaMalloc(&ptr, std::max<std::size_t>(1, count) * sizeof(float)), cudaSuccess);
+  }
+  ~DeviceBuffer() { cudaFree(ptr); }
+  void upload(const std::vector<float>& v) {
+    ASSERT_EQ(cudaMemcpy(ptr, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice),
+              cudaSuccess);
+  }
+  std::vector<float> download(std::size_t count) const {
+    std::vector<float> v(count);
+    EXPECT_EQ(cudaMemcpy(v.data(), ptr, count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+    return v;
+  }
+};
+
+std::vector<float> random_vector(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> v(count);
+  for (auto& e : v) e = normal(rng);
+  return v;
+}
+
+kernels::ProjectionParams params_of(const Projection& p) {
+  return {p.seed(), p.dim(), p.region_size(), p.scale()};
+}
+
+class ProjectionCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (kernels::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible: skipped";
+  }
+};
+
+struct Case {
+  std::int64_t n, d, rows, offset;
+  std::uint64_t seed;
+  Kind kind;
+};
+const Case kCases[] = {{100000, 4096, 8, 0, 1, Kind::kSparse},
+                       {54321, 1000, 3, 77, 2, Kind::kSparse},
+                       {5000, 256, 13, (std::int64_t{1} << 33) + 3, 3, Kind::kSparse},
+                       {3000, 512, 2, 0, 4, Kind::kDense}};
+
+TEST_F(ProjectionCuda, ForwardMatchesCpuUpToSummationOrder) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE("n=" + std::to_string(c.n) + " d=" + std::to_string(c.d) +
+                 " seed=" + std::to_string(c.seed));
+    const Projection p({c.seed, c.d, 0, c.kind});
+    const auto x = random_vector(c.rows * c.n, c.seed);
+    std::vector<float> cpu(c.rows * c.d, 0.0f);
+    cpu::project_accumulate(p, x.data(), c.rows, c.n, c.n, c.offset, cpu.data(), c.d);
+    DeviceBuffer dx(x.size()), dout(cpu.size());
+    dx.upload(x);
+    ASSERT_EQ(cudaMemset(dout.ptr, 0, cpu.size() * sizeof(float)), cudaSuccess);
+    const auto params = params_of(p);
+    const std::size_t bytes = kernels::project_workspace_bytes(params, c.rows, c.n, c.offset);
+    void* ws = nullptr;
+    ASSERT_EQ(cudaMalloc(&ws, std::max<std::size_t>(bytes, 4)), cudaSuccess);
+    kernels::project_accumulate_cuda(params, dx.ptr, c.rows, c.n, c.n, c.offset, dout.ptr, c.d, ws,
+                                     bytes, nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    cudaFree(ws);
+    const auto gpu = dout.download(cpu.size());
+    // Each result is within (k+1) u sum|terms| of the exact sum, and sum|terms| <= k max|x| scale
+    // for k terms per output; two such results differ by at most twice that (2x margin).
+    const double terms = static_cast<double>(c.n) / p.region_size() + 2;
+    double max_abs = 0;
+    for (float v : x) max_abs = std::max<double>(max_abs, std::fabs(v));
+    const double bound = 4 * (terms + 1) * 5.96e-8 * terms * max_abs * p.scale();
+    for (std::size_t k = 0; k < cpu.size(); ++k)
+      ASSERT_NEAR(gpu[k], cpu[k], bound) << "entry " << k;
+  }
+}
+
+TEST_F(ProjectionCuda, TransposeIsBitIdenticalToCpu) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE("n=" + std::to_string(c.n) + " d=" + std::to_string(c.d));
+    const Projection p({c.seed, c.d, 0, c.kind});
+    const auto y = random_vector(c.rows * c.d, c.seed + 10);
+    std::vector<float> cpu(c.rows * c.n);
+    cpu::project_transpose(p, y.data(), c.rows, c.d, c.offset, c.n, cpu.data(), c.n);
+    DeviceBuffer dy(y.size()), dout(cpu.size());
+    dy.upload(y);
+    kernels::project_transpose_cuda(params_of(p), dy.ptr, c.rows, c.d, c.offset, c.n, dout.ptr, c.n,
+                                    nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto gpu = dout.download(cpu.size());
+    ASSERT_EQ(std::memcmp(gpu.data(), cpu.data(), cpu.size() * sizeof(float)), 0);
+  }
+}
+
+TEST_F(ProjectionCuda, ForwardIsDeterministicRunToRun) {
+  const Projection p({9, 2048, 0, Kind::kSparse});
+  const std::int64_t n = 300000, rows = 4;
+  const auto x = random_vector(rows * n, 9);
+  DeviceBuffer dx(x.size()), a(rows * 2048), b(rows * 2048);
+  dx.upload(x);
+  const auto params = params_of(p);
+  const std::size_t bytes = kernels::project_workspace_bytes(params, rows, n, 0);
+  void* ws = nullptr;
+  ASSERT_EQ(cudaMalloc(&ws, bytes), cudaSuccess);
+  for (DeviceBuffer* out : {&a, &b}) {
+    ASSERT_EQ(cudaMemset(out->ptr, 0, rows * 2048 * sizeof(float)), cudaSuccess);
+    kernels::project_accumulate_cuda(params, dx.ptr, rows, n, n, 0, out->ptr, 2048, ws, bytes,
+                                     nullptr);
+  }
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cudaFree(ws);
+  const auto ra = a.download(rows * 2048), rb = b.download(rows * 2048);
+  EXPECT_EQ(std::memcmp(ra.data(), rb.data(), ra.size() * sizeof(float)), 0);
+}
+
+}  // namespace
+}  // namespace npeff::projection

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs every Debian package npeff's build, tests and benchmarks need (Debian 12+).
+# Idempotent; run as root or with sudo available. Usage: tools/install-deps.sh
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build ccache git pkg-config
+  libtorch-dev            # LibTorch 1.13 (CPU); GPU users build against pip torch instead
+  libopenblas0-pthread    # a fast BLAS for LibTorch (Debian otherwise picks the reference BLAS)
+  libhdf5-dev hdf5-tools  # HDF5 C library; h5dump/h5ls for users
+  libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libpcre2-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=""
+  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi
