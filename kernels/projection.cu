@@ -19,17 +19,19 @@ namespace {
 namespace h = ::npeff::projection::hash;
 
 constexpr int kThreads = 256;
-constexpr int kMaxRows = 8;                             // rows per kernel pass (registers)
-constexpr std::int64_t kSegmentElements = 1 << 16;      // input entries summed per segment
+constexpr int kMaxRows = 8;                         // rows per kernel pass (registers)
+constexpr std::int64_t kSegmentElements = 1 << 16;  // input entries summed per segment
 constexpr std::size_t kMaxWorkspace = std::size_t{64} << 20;
-constexpr std::size_t kMaxGridY = 65535;               // CUDA's limit on gridDim.y
-constexpr int kTransposeTile = 1024;                    // outputs staged per shared-memory tile
+constexpr std::size_t kMaxGridY = 65535;  // CUDA's limit on gridDim.y
+constexpr int kTransposeTile = 1024;      // outputs staged per shared-memory tile
 
 void check(cudaError_t status, const char* what) {
   NPEFF_CHECK(status == cudaSuccess, "CUDA error in ", what, ": ", cudaGetErrorString(status));
 }
 
-std::int64_t segment_chunks(std::int64_t s) { return std::max<std::int64_t>(1, kSegmentElements / s); }
+std::int64_t segment_chunks(std::int64_t s) {
+  return std::max<std::int64_t>(1, kSegmentElements / s);
+}
 
 struct ChunkRange {
   std::int64_t begin, end;  // chunks overlapping [offset, offset+len)
@@ -63,8 +65,8 @@ __global__ void project_partial_kernel(ProjectionParams p, const float* __restri
   for (int r = 0; r < RB; ++r) acc[r] = 0.0f;
   for (std::int64_t c = cs; c < ce; ++c) {
     const std::uint64_t ck = chunk_keys[c - cs];
-    const std::uint32_t hv = h::pair_hash(okey, static_cast<std::uint32_t>(ck),
-                                          static_cast<std::uint32_t>(ck >> 32));
+    const std::uint32_t hv =
+        h::pair_hash(okey, static_cast<std::uint32_t>(ck), static_cast<std::uint32_t>(ck >> 32));
     const std::int64_t g = c * p.region_size + h::pick_index(hv, s);
     if (g < offset || g >= offset + len) continue;
     const bool negative = h::pick_negative(hv) != 0;
@@ -86,7 +88,8 @@ __global__ void add_partials_kernel(const float* __restrict__ partial, std::int6
   if (k >= rb * d) return;
   const std::int64_t r = k / d, j = k % d;
   float acc = out[r * ldo + j];
-  for (std::int64_t seg = 0; seg < segments; ++seg) acc = __fadd_rn(acc, partial[(seg * rb + r) * d + j]);
+  for (std::int64_t seg = 0; seg < segments; ++seg)
+    acc = __fadd_rn(acc, partial[(seg * rb + r) * d + j]);
   out[r * ldo + j] = acc;
 }
 
@@ -143,24 +146,28 @@ template <typename Fn>
 void for_row_groups(std::int64_t rows, Fn&& fn) {
   for (std::int64_t r = 0; r < rows;) {
     const std::int64_t left = rows - r;
-    if (left >= 8) fn(std::integral_constant<int, 8>{}, r), r += 8;
-    else if (left >= 4) fn(std::integral_constant<int, 4>{}, r), r += 4;
-    else if (left >= 2) fn(std::integral_constant<int, 2>{}, r), r += 2;
-    else fn(std::integral_constant<int, 1>{}, r), r += 1;
+    if (left >= 8)
+      fn(std::integral_constant<int, 8>{}, r), r += 8;
+    else if (left >= 4)
+      fn(std::integral_constant<int, 4>{}, r), r += 4;
+    else if (left >= 2)
+      fn(std::integral_constant<int, 2>{}, r), r += 2;
+    else
+      fn(std::integral_constant<int, 1>{}, r), r += 1;
   }
 }
 
 }  // namespace
 
-std::size_t project_workspace_bytes(const ProjectionParams& p, std::int64_t rows,
-                                    std::int64_t len, std::int64_t offset) {
+std::size_t project_workspace_bytes(const ProjectionParams& p, std::int64_t rows, std::int64_t len,
+                                    std::int64_t offset) {
   if (rows <= 0 || len <= 0) return 0;
   const ChunkRange cr = chunk_range(p.region_size, offset, len);
-  const std::int64_t segments = (cr.end - cr.begin + segment_chunks(p.region_size) - 1) /
-                                segment_chunks(p.region_size);
+  const std::int64_t segments =
+      (cr.end - cr.begin + segment_chunks(p.region_size) - 1) / segment_chunks(p.region_size);
   const std::size_t per_segment = sizeof(float) * kMaxRows * static_cast<std::size_t>(p.dim);
-  const std::size_t wave = std::clamp<std::size_t>(
-      kMaxWorkspace / per_segment, 1, std::min<std::size_t>(segments, kMaxGridY));
+  const std::size_t wave = std::clamp<std::size_t>(kMaxWorkspace / per_segment, 1,
+                                                   std::min<std::size_t>(segments, kMaxGridY));
   return wave * per_segment;
 }
 
@@ -208,7 +215,8 @@ void project_transpose_cuda(const ProjectionParams& p, const float* y, std::int6
               "projection transpose: slice too large for one launch");
   for_row_groups(rows, [&](auto rb, std::int64_t r0) {
     constexpr int RB = decltype(rb)::value;
-    const dim3 grid(static_cast<unsigned>(cr.end - cr.begin), static_cast<unsigned>(element_blocks));
+    const dim3 grid(static_cast<unsigned>(cr.end - cr.begin),
+                    static_cast<unsigned>(element_blocks));
     project_transpose_kernel<RB><<<grid, static_cast<unsigned>(threads), 0, st>>>(
         p, y + r0 * ldy, ldy, offset, len, cr.begin, out + r0 * ldo, ldo);
     check(cudaGetLastError(), "project_transpose_kernel launch");

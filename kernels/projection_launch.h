@@ -16,8 +16,8 @@ struct ProjectionParams {
 };
 
 /// Scratch bytes project_accumulate_cuda needs for these sizes (a pure function of them).
-std::size_t project_workspace_bytes(const ProjectionParams& p, std::int64_t rows,
-                                    std::int64_t len, std::int64_t offset);
+std::size_t project_workspace_bytes(const ProjectionParams& p, std::int64_t rows, std::int64_t len,
+                                    std::int64_t offset);
 
 /// out[r*ldo + j] += (A x_r)_j for the global entries [offset, offset+len) held in x (row
 /// stride ldx). Summation: per segment of chunks from 0, then segments added to out in order.

@@ -1,8 +1,8 @@
 // npeff project: applies the sparse random projection (or its transpose) to rows of vectors
 // stored in an HDF5 file, streaming column blocks so memory stays bounded for any n.
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <iostream>
 
@@ -18,17 +18,17 @@ namespace npeff::cli {
 namespace {
 
 struct ProjectOptions {
-  std::string input;                  ///< input HDF5 file (required)
-  std::string dataset;                ///< dataset in it; default "vectors" ("projected" with --transpose)
-  std::string out;                    ///< output file (required); written atomically
-  std::int64_t dim = 0;               ///< d; required unless --transpose reads it from the input
-  std::uint64_t seed = 0;             ///< projection seed
-  std::int64_t region_size = 0;       ///< s; 0 = automatic (max(1, d/32))
-  std::string kind = "sparse";        ///< sparse | dense
-  bool transpose = false;             ///< apply A^T to [rows, d] and write [rows, n]
-  std::int64_t input_dim = 0;         ///< n for --transpose; default: the input's /projection/input_dim
+  std::string input;       ///< input HDF5 file (required)
+  std::string dataset;     ///< dataset in it; default "vectors" ("projected" with --transpose)
+  std::string out;         ///< output file (required); written atomically
+  std::int64_t dim = 0;    ///< d; required unless --transpose reads it from the input
+  std::uint64_t seed = 0;  ///< projection seed
+  std::int64_t region_size = 0;  ///< s; 0 = automatic (max(1, d/32))
+  std::string kind = "sparse";   ///< sparse | dense
+  bool transpose = false;        ///< apply A^T to [rows, d] and write [rows, n]
+  std::int64_t input_dim = 0;    ///< n for --transpose; default: the input's /projection/input_dim
   std::int64_t block_columns = 1 << 20;  ///< columns read/written per block
-  bool json = false;                  ///< JSON summary on stdout
+  bool json = false;                     ///< JSON summary on stdout
   // Whether projection flags were given explicitly (flags or config), for --transpose checks.
   CLI::Option* dim_opt = nullptr;
   CLI::Option* seed_opt = nullptr;
@@ -89,8 +89,7 @@ int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
   require_device(device);
   const at::Device dev(device == DeviceKind::kCuda ? at::kCUDA : at::kCPU);
   NPEFF_CHECK(o.dim > 0, "--dim is required (the projected dimension d > 0)");
-  const projection::Projection p(
-      {o.seed, o.dim, o.region_size, projection::parse_kind(o.kind)});
+  const projection::Projection p({o.seed, o.dim, o.region_size, projection::parse_kind(o.kind)});
   const io::File in = io::File::open(o.input);
   const std::string ds_name = o.dataset.empty() ? "vectors" : o.dataset;
   NPEFF_CHECK(in.root().has(ds_name), o.input, " has no dataset '", ds_name,
@@ -174,8 +173,8 @@ int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
   NPEFF_CHECK(n > 0, "--input-dim is required: the length n of the vectors to reconstruct");
   const projection::Projection p(popt);
   const auto [rows, d] = matrix_shape(ds);
-  NPEFF_CHECK(d == p.dim(), o.input, ":", ds_name, " has ", d, " columns but the projection has d = ",
-              p.dim());
+  NPEFF_CHECK(d == p.dim(), o.input, ":", ds_name, " has ", d,
+              " columns but the projection has d = ", p.dim());
   at::Tensor y = at::empty({rows, d}, at::kFloat);
   ds.read_slab(slab_offset(ds.shape().size(), 0), slab_count(ds.shape().size(), rows, d),
                y.data_ptr<float>());
@@ -230,9 +229,10 @@ void add_project_command(CLI::App& app, const GlobalOptions& global, Runner& run
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
   o->dim_opt = sub->add_option("--dim,-d", o->dim, "Projected dimension d");
   o->seed_opt = sub->add_option("--seed", o->seed, "Projection seed")->capture_default_str();
-  o->region_opt = sub->add_option("--region-size", o->region_size,
-                                  "Region size s (0 = max(1, d/32): each input lands in ~32 outputs)")
-                      ->capture_default_str();
+  o->region_opt =
+      sub->add_option("--region-size", o->region_size,
+                      "Region size s (0 = max(1, d/32): each input lands in ~32 outputs)")
+          ->capture_default_str();
   o->kind_opt = sub->add_option("--kind", o->kind, "sparse | dense (dense Rademacher, s = 1)")
                     ->capture_default_str()
                     ->check(CLI::IsMember({"sparse", "dense"}));
@@ -244,7 +244,9 @@ void add_project_command(CLI::App& app, const GlobalOptions& global, Runner& run
       ->check(CLI::PositiveNumber);
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
   sub->callback([o, &global, &runner] {
-    runner = [o, &global] { return o->transpose ? run_transpose(*o, global) : run_forward(*o, global); };
+    runner = [o, &global] {
+      return o->transpose ? run_transpose(*o, global) : run_forward(*o, global);
+    };
   });
 }
 

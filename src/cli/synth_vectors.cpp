@@ -48,8 +48,11 @@ int run_synth_vectors(const SynthVectorsOptions& o) {
   progress.finish();
   file.commit();
   if (o.json)
-    std::cout << nlohmann::json{{"command", "synth-vectors"}, {"output", o.out}, {"rows", o.rows},
-                                {"dim", o.dim}, {"seed", o.seed}}
+    std::cout << nlohmann::json{{"command", "synth-vectors"},
+                                {"output", o.out},
+                                {"rows", o.rows},
+                                {"dim", o.dim},
+                                {"seed", o.seed}}
                      .dump(2)
               << "\n";
   else

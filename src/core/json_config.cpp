@@ -7,7 +7,8 @@
 namespace npeff {
 namespace {
 
-std::string scalar_text(const nlohmann::json& v, const std::string& key, const std::string& source) {
+std::string scalar_text(const nlohmann::json& v, const std::string& key,
+                        const std::string& source) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
   if (v.is_number()) return v.dump();

@@ -49,8 +49,8 @@ void Progress::advance(std::int64_t done) {
 
 void Progress::finish() {
   const double elapsed = elapsed_seconds();
-  spdlog::info("{}: done, {} {} in {} ({:.3g} {}/s)", what_, done_, unit_,
-               format_duration(elapsed), elapsed > 0 ? done_ / elapsed : 0.0, unit_);
+  spdlog::info("{}: done, {} {} in {} ({:.3g} {}/s)", what_, done_, unit_, format_duration(elapsed),
+               elapsed > 0 ? done_ / elapsed : 0.0, unit_);
 }
 
 }  // namespace npeff

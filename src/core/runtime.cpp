@@ -16,7 +16,9 @@ DeviceKind parse_device(const std::string& text) {
   NPEFF_FAIL("unknown device '", text, "': expected 'cpu' or 'cuda'");
 }
 
-std::string to_string(DeviceKind device) { return device == DeviceKind::kCuda ? "cuda" : "cpu"; }
+std::string to_string(DeviceKind device) {
+  return device == DeviceKind::kCuda ? "cuda" : "cpu";
+}
 
 int hardware_threads() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -28,9 +30,13 @@ void set_num_threads(int threads) {
   at::set_num_threads(threads == 0 ? hardware_threads() : threads);
 }
 
-int num_threads() { return at::get_num_threads(); }
+int num_threads() {
+  return at::get_num_threads();
+}
 
-bool cuda_available() { return at::hasCUDA() && at::globalContext().hasCUDA(); }
+bool cuda_available() {
+  return at::hasCUDA() && at::globalContext().hasCUDA();
+}
 
 void require_device(DeviceKind device) {
   if (device == DeviceKind::kCpu) return;

@@ -6,7 +6,9 @@
 
 namespace npeff {
 
-std::string version() { return NPEFF_VERSION_STRING; }
+std::string version() {
+  return NPEFF_VERSION_STRING;
+}
 
 bool built_with_cuda() {
 #ifdef NPEFF_WITH_CUDA_KERNELS

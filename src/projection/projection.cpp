@@ -19,7 +19,9 @@
 
 namespace npeff::projection {
 
-std::string to_string(Kind kind) { return kind == Kind::kDense ? "dense" : "sparse"; }
+std::string to_string(Kind kind) {
+  return kind == Kind::kDense ? "dense" : "sparse";
+}
 
 Kind parse_kind(const std::string& text) {
   if (text == "sparse") return Kind::kSparse;
@@ -49,10 +51,12 @@ Projection::Projection(const ProjectionOptions& options)
 
 Projection::Pick Projection::pick(std::int64_t chunk, std::int64_t j) const {
   NPEFF_ASSERT(chunk >= 0 && j >= 0 && j < dim_, "pick(", chunk, ", ", j, ") out of range");
-  const std::uint32_t okey = hash::out_key(hash::out_seed_key(seed_), static_cast<std::uint64_t>(j));
-  const std::uint64_t ck = hash::chunk_key(hash::chunk_seed_key(seed_), static_cast<std::uint64_t>(chunk));
-  const std::uint32_t h = hash::pair_hash(okey, static_cast<std::uint32_t>(ck),
-                                          static_cast<std::uint32_t>(ck >> 32));
+  const std::uint32_t okey =
+      hash::out_key(hash::out_seed_key(seed_), static_cast<std::uint64_t>(j));
+  const std::uint64_t ck =
+      hash::chunk_key(hash::chunk_seed_key(seed_), static_cast<std::uint64_t>(chunk));
+  const std::uint32_t h =
+      hash::pair_hash(okey, static_cast<std::uint32_t>(ck), static_cast<std::uint32_t>(ck >> 32));
   return {chunk * region_size_ + hash::pick_index(h, static_cast<std::uint32_t>(region_size_)),
           hash::pick_negative(h) != 0};
 }
@@ -114,10 +118,9 @@ void project_accumulate(const Projection& projection, const at::Tensor& x, std::
       kernels::project_workspace_bytes(params, xc.size(0), xc.size(1), offset);
   at::Tensor workspace =
       at::empty({static_cast<std::int64_t>(bytes / sizeof(float)) + 1}, out.options());
-  kernels::project_accumulate_cuda(params, xc.data_ptr<float>(), xc.size(0), xc.size(1), ldx,
-                                   offset, out.data_ptr<float>(), out.size(1),
-                                   workspace.data_ptr<float>(), bytes,
-                                   c10::cuda::getCurrentCUDAStream().stream());
+  kernels::project_accumulate_cuda(
+      params, xc.data_ptr<float>(), xc.size(0), xc.size(1), ldx, offset, out.data_ptr<float>(),
+      out.size(1), workspace.data_ptr<float>(), bytes, c10::cuda::getCurrentCUDAStream().stream());
 #endif
 }
 
@@ -128,15 +131,15 @@ at::Tensor project(const Projection& projection, const at::Tensor& x, std::int64
   return out;
 }
 
-void project_transpose_into(const Projection& projection, const at::Tensor& y,
-                            std::int64_t offset, at::Tensor& out) {
+void project_transpose_into(const Projection& projection, const at::Tensor& y, std::int64_t offset,
+                            at::Tensor& out) {
   check_float_matrix(y, "transpose input");
   check_float_matrix(out, "transpose output");
   NPEFF_CHECK(offset >= 0, "global offset must be >= 0, got ", offset);
   NPEFF_CHECK(y.size(1) == projection.dim(), "transpose input has ", y.size(1),
               " columns, expected the projection dimension ", projection.dim());
-  NPEFF_CHECK(y.size(0) == out.size(0), "transpose input has ", y.size(0),
-              " rows but output has ", out.size(0));
+  NPEFF_CHECK(y.size(0) == out.size(0), "transpose input has ", y.size(0), " rows but output has ",
+              out.size(0));
   NPEFF_CHECK(out.is_contiguous(), "transpose output must be contiguous");
   NPEFF_CHECK(y.device() == out.device(), "input on ", y.device().str(), " but output on ",
               out.device().str());
@@ -157,8 +160,8 @@ void project_transpose_into(const Projection& projection, const at::Tensor& y,
 #endif
 }
 
-at::Tensor project_transpose(const Projection& projection, const at::Tensor& y,
-                             std::int64_t offset, std::int64_t length) {
+at::Tensor project_transpose(const Projection& projection, const at::Tensor& y, std::int64_t offset,
+                             std::int64_t length) {
   check_float_matrix(y, "transpose input");
   NPEFF_CHECK(length >= 0, "length must be >= 0, got ", length);
   at::Tensor out = at::empty({y.size(0), length}, y.options());

@@ -31,7 +31,7 @@ using hash::pick_index;
 // Bytes of interleaved input per tile (2 signs x RB rows x 4 bytes per entry): about half of a
 // core's L2, so the random picks of a tile hit L2 (measured: 256 KiB-1 MiB perform alike here).
 constexpr std::int64_t kTileBytes = 512 * 1024;
-constexpr int kOutGroup = 16;                 // outputs advanced together (hash vectorisation, ILP)
+constexpr int kOutGroup = 16;  // outputs advanced together (hash vectorisation, ILP)
 
 std::vector<std::uint32_t> output_keys(const Projection& p) {
   std::vector<std::uint32_t> keys(static_cast<std::size_t>(p.dim()));
@@ -135,8 +135,8 @@ inline void forward_tile_group(const float* xt, std::int64_t chunks, std::uint32
 
 template <int RB>
 void forward_full_chunks(const Projection& p, const std::vector<std::uint32_t>& okeys,
-                         std::int64_t c_first, std::int64_t c_end, const float* x,
-                         std::int64_t ldx, std::int64_t offset, float* out, std::int64_t ldo) {
+                         std::int64_t c_first, std::int64_t c_end, const float* x, std::int64_t ldx,
+                         std::int64_t offset, float* out, std::int64_t ldo) {
   const std::int64_t s = p.region_size();
   const std::int64_t d = p.dim();
   const std::int64_t tile_chunks = std::max<std::int64_t>(1, kTileBytes / (8 * RB) / s);
@@ -157,8 +157,8 @@ void forward_full_chunks(const Projection& p, const std::vector<std::uint32_t>& 
         const std::int64_t j0 = g * kOutGroup;
         if (j0 + kOutGroup <= d) {
           forward_tile_group<RB, kOutGroup>(xt.data(), chunks, static_cast<std::uint32_t>(s),
-                                            ck_lo.data(), ck_hi.data(), okeys.data() + j0,
-                                            out + j0, ldo);
+                                            ck_lo.data(), ck_hi.data(), okeys.data() + j0, out + j0,
+                                            ldo);
         } else {
           for (std::int64_t j = j0; j < d; ++j)
             forward_tile_group<RB, 1>(xt.data(), chunks, static_cast<std::uint32_t>(s),
@@ -221,35 +221,35 @@ void transpose_rows(const Projection& p, const std::vector<std::uint32_t>& okeys
   const std::int64_t c_begin = offset / s;
   const std::int64_t c_end = (offset + len + s - 1) / s;
   const auto su = static_cast<std::uint32_t>(s);
-  at::parallel_for(c_begin, c_end, std::max<std::int64_t>(1, 4096 / s), [&](std::int64_t ca,
-                                                                          std::int64_t cb) {
-    std::vector<float> buf(static_cast<std::size_t>(s * RB));
-    for (std::int64_t c = ca; c < cb; ++c) {
-      std::fill(buf.begin(), buf.end(), 0.0f);
-      const std::uint64_t ck = chunk_key(chunk_seed, static_cast<std::uint64_t>(c));
-      const auto lo = static_cast<std::uint32_t>(ck), hi = static_cast<std::uint32_t>(ck >> 32);
-      std::int64_t j = 0;
-      for (; j + kOutGroup <= d; j += kOutGroup) {
-        std::uint32_t h[kOutGroup];
-        for (int jj = 0; jj < kOutGroup; ++jj) h[jj] = pair_hash(okeys[j + jj], lo, hi);
-        for (int jj = 0; jj < kOutGroup; ++jj) {
-          float* dst = buf.data() + static_cast<std::int64_t>(pick_index(h[jj], su)) * RB;
-          const float* src = yt.data() + ((j + jj) * 2 + hash::pick_negative(h[jj])) * RB;
-          store_rows<RB>(dst, load_rows<RB>(dst) + load_rows<RB>(src));
+  at::parallel_for(
+      c_begin, c_end, std::max<std::int64_t>(1, 4096 / s), [&](std::int64_t ca, std::int64_t cb) {
+        std::vector<float> buf(static_cast<std::size_t>(s * RB));
+        for (std::int64_t c = ca; c < cb; ++c) {
+          std::fill(buf.begin(), buf.end(), 0.0f);
+          const std::uint64_t ck = chunk_key(chunk_seed, static_cast<std::uint64_t>(c));
+          const auto lo = static_cast<std::uint32_t>(ck), hi = static_cast<std::uint32_t>(ck >> 32);
+          std::int64_t j = 0;
+          for (; j + kOutGroup <= d; j += kOutGroup) {
+            std::uint32_t h[kOutGroup];
+            for (int jj = 0; jj < kOutGroup; ++jj) h[jj] = pair_hash(okeys[j + jj], lo, hi);
+            for (int jj = 0; jj < kOutGroup; ++jj) {
+              float* dst = buf.data() + static_cast<std::int64_t>(pick_index(h[jj], su)) * RB;
+              const float* src = yt.data() + ((j + jj) * 2 + hash::pick_negative(h[jj])) * RB;
+              store_rows<RB>(dst, load_rows<RB>(dst) + load_rows<RB>(src));
+            }
+          }
+          for (; j < d; ++j) {
+            const std::uint32_t h = pair_hash(okeys[j], lo, hi);
+            float* dst = buf.data() + static_cast<std::int64_t>(pick_index(h, su)) * RB;
+            const float* src = yt.data() + (j * 2 + hash::pick_negative(h)) * RB;
+            for (int r = 0; r < RB; ++r) dst[r] += src[r];
+          }
+          const std::int64_t g0 = std::max(c * s, offset);
+          const std::int64_t g1 = std::min((c + 1) * s, offset + len);
+          for (std::int64_t g = g0; g < g1; ++g)
+            for (int r = 0; r < RB; ++r) out[r * ldo + (g - offset)] = buf[(g - c * s) * RB + r];
         }
-      }
-      for (; j < d; ++j) {
-        const std::uint32_t h = pair_hash(okeys[j], lo, hi);
-        float* dst = buf.data() + static_cast<std::int64_t>(pick_index(h, su)) * RB;
-        const float* src = yt.data() + (j * 2 + hash::pick_negative(h)) * RB;
-        for (int r = 0; r < RB; ++r) dst[r] += src[r];
-      }
-      const std::int64_t g0 = std::max(c * s, offset);
-      const std::int64_t g1 = std::min((c + 1) * s, offset + len);
-      for (std::int64_t g = g0; g < g1; ++g)
-        for (int r = 0; r < RB; ++r) out[r * ldo + (g - offset)] = buf[(g - c * s) * RB + r];
-    }
-  });
+      });
 }
 
 }  // namespace

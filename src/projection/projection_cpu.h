@@ -9,7 +9,8 @@
 
 namespace npeff::projection::cpu {
 
-/// out[r*ldo + j] += sum over global entries i in [offset, offset+len) of A[j,i] x[r*ldx + i-offset].
+/// out[r*ldo + j] += sum over global entries i in [offset, offset+len) of A[j,i] x[r*ldx +
+/// i-offset].
 void project_accumulate(const Projection& p, const float* x, std::int64_t rows, std::int64_t len,
                         std::int64_t ldx, std::int64_t offset, float* out, std::int64_t ldo);
 

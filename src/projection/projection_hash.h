@@ -48,7 +48,9 @@ NPEFF_HD inline std::uint64_t mix64(std::uint64_t z) {
 NPEFF_HD inline std::uint32_t out_seed_key(std::uint64_t seed) {
   return static_cast<std::uint32_t>(mix64(seed ^ kOutSalt));
 }
-NPEFF_HD inline std::uint64_t chunk_seed_key(std::uint64_t seed) { return mix64(seed ^ kChunkSalt); }
+NPEFF_HD inline std::uint64_t chunk_seed_key(std::uint64_t seed) {
+  return mix64(seed ^ kChunkSalt);
+}
 
 NPEFF_HD inline std::uint32_t out_key(std::uint32_t out_seed, std::uint64_t j) {
   return mix32(static_cast<std::uint32_t>(j) ^ out_seed);
@@ -68,6 +70,8 @@ NPEFF_HD inline std::uint32_t pick_index(std::uint32_t h, std::uint32_t s) {
   return static_cast<std::uint32_t>((static_cast<std::uint64_t>(h) * s) >> 32);
 }
 /// 1 when the entry is negative.
-NPEFF_HD inline std::uint32_t pick_negative(std::uint32_t h) { return h & 1U; }
+NPEFF_HD inline std::uint32_t pick_negative(std::uint32_t h) {
+  return h & 1U;
+}
 
 }  // namespace npeff::projection::hash

@@ -39,7 +39,8 @@ std::pair<std::int64_t, int> ReferenceProjection::pick(std::int64_t c, std::int6
   const std::uint32_t lo = static_cast<std::uint32_t>(chunk_key & 0xffffffffU);
   const std::uint32_t hi = static_cast<std::uint32_t>(chunk_key >> 32);
   const std::uint32_t h = lowbias32(lowbias32(out_key ^ lo) ^ hi);
-  const std::uint64_t position = (static_cast<std::uint64_t>(h) * static_cast<std::uint64_t>(s)) >> 32;
+  const std::uint64_t position =
+      (static_cast<std::uint64_t>(h) * static_cast<std::uint64_t>(s)) >> 32;
   return {c * s + static_cast<std::int64_t>(position), (h & 1U) ? -1 : 1};
 }
 

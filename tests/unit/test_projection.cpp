@@ -52,12 +52,12 @@ std::string describe(const Case& c) {
 
 const std::vector<Case>& cases() {
   static const std::vector<Case> all = {
-      {1000, 64, 0, 1, Kind::kSparse, 3},    // s = 2
-      {4097, 100, 0, 2, Kind::kSparse, 13},  // d not a multiple of 32 (s = 3), partial last chunk
-      {300, 32, 0, 3, Kind::kSparse, 1},     // s = 1
-      {20000, 1024, 0, 4, Kind::kSparse, 8}, // s = 32, several tiles
-      {777, 256, 0, 5, Kind::kDense, 2},     // dense Rademacher
-      {5000, 48, 7, 6, Kind::kSparse, 5},    // explicit region size, n % s != 0
+      {1000, 64, 0, 1, Kind::kSparse, 3},     // s = 2
+      {4097, 100, 0, 2, Kind::kSparse, 13},   // d not a multiple of 32 (s = 3), partial last chunk
+      {300, 32, 0, 3, Kind::kSparse, 1},      // s = 1
+      {20000, 1024, 0, 4, Kind::kSparse, 8},  // s = 32, several tiles
+      {777, 256, 0, 5, Kind::kDense, 2},      // dense Rademacher
+      {5000, 48, 7, 6, Kind::kSparse, 5},     // explicit region size, n % s != 0
   };
   return all;
 }
@@ -255,8 +255,10 @@ TEST(Projection, PicksAreUniformAndSignsBalanced) {
 TEST(Projection, JohnsonLindenstraussStatistics) {
   // Over many seeds, the inner-product error e = <Ax, Ay> - <x, y> must have mean 0 and the
   // variance this construction predicts exactly (derivation in docs/projection.md):
-  //   Var = (s^2 / d) * ( sum_c m_c + 2 sum_{c!=c'} e_c e_c' + sum_{c!=c'} A_c B_c' - (sum_c e_c)^2 )
-  // with, per chunk c: e_c = <x_c, y_c>/s, A_c = |x_c|^2/s, B_c = |y_c|^2/s, m_c = sum x_i^2 y_i^2/s.
+  //   Var = (s^2 / d) * ( sum_c m_c + 2 sum_{c!=c'} e_c e_c' + sum_{c!=c'} A_c B_c' - (sum_c e_c)^2
+  //   )
+  // with, per chunk c: e_c = <x_c, y_c>/s, A_c = |x_c|^2/s, B_c = |y_c|^2/s, m_c = sum x_i^2
+  // y_i^2/s.
   const std::int64_t n = 2000, d = 256, seeds = 1000;
   const std::int64_t s = Projection({0, d, 0, Kind::kSparse}).region_size();
   std::vector<float> x = random_vector(n, 1234), y = random_vector(n, 5678);

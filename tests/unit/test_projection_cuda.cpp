@@ -31,7 +31,8 @@ struct DeviceBuffer {
   }
   std::vector<float> download(std::size_t count) const {
     std::vector<float> v(count);
-    EXPECT_EQ(cudaMemcpy(v.data(), ptr, count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(v.data(), ptr, count * sizeof(float), cudaMemcpyDeviceToHost),
+              cudaSuccess);
     return v;
   }
 };

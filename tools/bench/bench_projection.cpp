@@ -76,8 +76,9 @@ std::vector<std::uint32_t> build_table(const Projection& p, std::int64_t chunks)
     for (std::int64_t c = c0; c < c1; ++c) {
       const std::uint64_t ck = h::chunk_key(chunk_seed, c);
       for (std::int64_t j = 0; j < p.dim(); ++j) {
-        const std::uint32_t hv = h::pair_hash(h::out_key(out_seed, j), static_cast<std::uint32_t>(ck),
-                                              static_cast<std::uint32_t>(ck >> 32));
+        const std::uint32_t hv =
+            h::pair_hash(h::out_key(out_seed, j), static_cast<std::uint32_t>(ck),
+                         static_cast<std::uint32_t>(ck >> 32));
         table[c * p.dim() + j] = h::pick_index(hv, s) * 2 + h::pick_negative(hv);
       }
     }
@@ -128,10 +129,14 @@ void table_dispatch(int rows, const Projection& p, const std::vector<std::uint32
                     const float* x, std::int64_t n, float* out) {
   for (int r = 0; r < rows;) {
     const int left = rows - r;
-    if (left >= 8) project_with_table<8>(p, table, x + r * n, n, n, out + r * p.dim()), r += 8;
-    else if (left >= 4) project_with_table<4>(p, table, x + r * n, n, n, out + r * p.dim()), r += 4;
-    else if (left >= 2) project_with_table<2>(p, table, x + r * n, n, n, out + r * p.dim()), r += 2;
-    else project_with_table<1>(p, table, x + r * n, n, n, out + r * p.dim()), r += 1;
+    if (left >= 8)
+      project_with_table<8>(p, table, x + r * n, n, n, out + r * p.dim()), r += 8;
+    else if (left >= 4)
+      project_with_table<4>(p, table, x + r * n, n, n, out + r * p.dim()), r += 4;
+    else if (left >= 2)
+      project_with_table<2>(p, table, x + r * n, n, n, out + r * p.dim()), r += 2;
+    else
+      project_with_table<1>(p, table, x + r * n, n, n, out + r * p.dim()), r += 1;
   }
 }
 
@@ -180,8 +185,8 @@ int main(int argc, char** argv) {
     std::uniform_real_distribution<float> u(-1, 1);
     for (auto& v : x) v = u(rng);
   }
-  std::printf("%6s %5s %10s %12s %10s %8s %10s %8s %10s %8s\n", "d", "rows", "ours_s",
-              "elem/s", "floor_s", "x_floor", "table_s", "x_table", "hash_s", "hash%");
+  std::printf("%6s %5s %10s %12s %10s %8s %10s %8s %10s %8s\n", "d", "rows", "ours_s", "elem/s",
+              "floor_s", "x_floor", "table_s", "x_table", "hash_s", "hash%");
   for (const std::int64_t d : {4096, 16384}) {
     const Projection p({7, d, 0, npeff::projection::Kind::kSparse});
     const std::int64_t chunks = n / p.region_size();
@@ -210,8 +215,9 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  std::printf("# x_floor = ours / memory floor (lower is better); x_table = ours / table version "
-              "(< 1: ours is faster). Table memory: %.2f GB.\n",
-              4.0 * 32 * n / 1e9);
+  std::printf(
+      "# x_floor = ours / memory floor (lower is better); x_table = ours / table version "
+      "(< 1: ours is faster). Table memory: %.2f GB.\n",
+      4.0 * 32 * n / 1e9);
   return 0;
 }

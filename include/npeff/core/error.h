@@ -43,19 +43,19 @@ std::string concat(const Args&... args) {
 
 }  // namespace npeff
 
-#define NPEFF_CHECK(cond, ...)                                  \
-  do {                                                          \
-    if (!(cond)) {                                              \
+#define NPEFF_CHECK(cond, ...)                                    \
+  do {                                                            \
+    if (!(cond)) {                                                \
       throw ::npeff::Error(::npeff::detail::concat(__VA_ARGS__)); \
-    }                                                           \
+    }                                                             \
   } while (0)
 
 #define NPEFF_FAIL(...) throw ::npeff::Error(::npeff::detail::concat(__VA_ARGS__))
 
-#define NPEFF_ASSERT(cond, ...)                                                          \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      ::npeff::detail::throw_internal(__FILE__, __LINE__, #cond,                         \
+#define NPEFF_ASSERT(cond, ...)                                              \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      ::npeff::detail::throw_internal(__FILE__, __LINE__, #cond,             \
                                       ::npeff::detail::concat(__VA_ARGS__)); \
-    }                                                                                    \
+    }                                                                        \
   } while (0)

@@ -92,7 +92,7 @@ at::Tensor project(const Projection& projection, const at::Tensor& x, std::int64
 void project_transpose_into(const Projection& projection, const at::Tensor& y, std::int64_t offset,
                             at::Tensor& out);
 /// Returns A^T y restricted to entries [offset, offset + length): float32 [rows, length].
-at::Tensor project_transpose(const Projection& projection, const at::Tensor& y,
-                             std::int64_t offset, std::int64_t length);
+at::Tensor project_transpose(const Projection& projection, const at::Tensor& y, std::int64_t offset,
+                             std::int64_t length);
 
 }  // namespace npeff::projection

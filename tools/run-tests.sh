@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's test command: installs the Debian packages npeff needs, builds everything
+# (including the CUDA kernels when nvcc is present), runs the whole test suite, then rebuilds the
+# command-line binary and the I/O tests with AddressSanitizer and runs those (broken-file
+# handling must be clean under ASan). Usage: tools/run-tests.sh   (from the repository root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+tools/install-deps.sh
+
+echo "== build (Release) =="
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
+
+echo "== tests =="
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== AddressSanitizer: command-line tests and HDF5/inspect tests =="
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNPEFF_SANITIZE=address \
+  -DNPEFF_WITH_CUDA=OFF -DNPEFF_BUILD_BENCH=OFF
+cmake --build build-asan -j "$jobs" --target npeff make_test_files test_hdf5 test_schema_inspect
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+build-asan/tests/test_hdf5
+build-asan/tests/test_schema_inspect
+bash tests/cli/test_cli.sh build-asan/npeff build-asan/tests/make_test_files
