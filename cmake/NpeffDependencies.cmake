@@ -1,6 +1,12 @@
 # Third-party dependencies. Debian packages (tools/install-deps.sh) provide all of them; GPU users
 # point CMAKE_PREFIX_PATH at a CUDA LibTorch (pip torch: python3 -c
 # 'import torch;print(torch.utils.cmake_prefix_path)').
+# A CUDA LibTorch appends -gencode flags for TORCH_CUDA_ARCH_LIST to every CUDA compile; its
+# default list can name architectures the local nvcc dropped (nvcc 13 has no sm_50). Pin it to
+# the architectures npeff builds for unless the user chose.
+if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(TORCH_CUDA_ARCH_LIST "8.0;8.6;9.0")
+endif()
 find_package(Torch REQUIRED)
 if(NOT Torch_VERSION AND DEFINED TORCH_VERSION)
   set(Torch_VERSION ${TORCH_VERSION})

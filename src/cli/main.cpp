@@ -1,8 +1,6 @@
 // npeff: one binary, one subcommand per pipeline stage. Exit codes: 0 success, 2 bad input
 // (npeff::Error, command-line errors), 1 internal failure.
 #include <c10/util/Exception.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <fstream>
@@ -12,6 +10,7 @@
 #include "cli/subcommands.h"
 #include "npeff/core/error.h"
 #include "npeff/core/json_config.h"
+#include "npeff/core/log.h"
 #include "npeff/core/runtime.h"
 #include "npeff/core/version.h"
 #include "npeff/io/hdf5.h"
@@ -59,16 +58,6 @@ std::string joined_command_line(int argc, char** argv) {
     out += plain ? arg : "'" + arg + "'";
   }
   return out;
-}
-
-void configure_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("npeff");
-  logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
-  spdlog::set_default_logger(logger);
-  const auto parsed = spdlog::level::from_str(level);
-  NPEFF_CHECK(parsed != spdlog::level::off || level == "off", "unknown --log-level '", level,
-              "': expected trace, debug, info, warn, error or off");
-  spdlog::set_level(parsed);
 }
 
 }  // namespace
@@ -121,7 +110,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    configure_logging(global.log_level);
+    npeff::log::configure(global.log_level);
     npeff::set_num_threads(global.threads);
     npeff::io::set_command_line(joined_command_line(argc, argv));
     NPEFF_ASSERT(runner, "no subcommand runner was registered");

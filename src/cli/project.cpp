@@ -1,7 +1,6 @@
 // npeff project: applies the sparse random projection (or its transpose) to rows of vectors
 // stored in an HDF5 file, streaming column blocks so memory stays bounded for any n.
 #include <ATen/ATen.h>
-#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include <iostream>

@@ -1,6 +1,6 @@
 #include "npeff/core/progress.h"
 
-#include <spdlog/spdlog.h>
+#include "npeff/core/log.h"
 
 #include <cmath>
 #include <cstdio>
@@ -42,15 +42,21 @@ void Progress::advance(std::int64_t done) {
   const double elapsed = elapsed_seconds();
   const double rate = elapsed > 0 ? done_ / elapsed : 0.0;
   const double eta = rate > 0 ? (total_ - done_) / rate : NAN;
-  spdlog::info("{}: {:.1f}% ({}/{} {}, {:.3g} {}/s, ETA {})", what_,
-               total_ > 0 ? 100.0 * done_ / total_ : 100.0, done_, total_, unit_, rate, unit_,
-               format_duration(eta));
+  char line[256];
+  std::snprintf(line, sizeof line, "%s: %.1f%% (%lld/%lld %s, %.3g %s/s, ETA %s)", what_.c_str(),
+                total_ > 0 ? 100.0 * done_ / total_ : 100.0, static_cast<long long>(done_),
+                static_cast<long long>(total_), unit_.c_str(), rate, unit_.c_str(),
+                format_duration(eta).c_str());
+  log::info(line);
 }
 
 void Progress::finish() {
   const double elapsed = elapsed_seconds();
-  spdlog::info("{}: done, {} {} in {} ({:.3g} {}/s)", what_, done_, unit_, format_duration(elapsed),
-               elapsed > 0 ? done_ / elapsed : 0.0, unit_);
+  char line[256];
+  std::snprintf(line, sizeof line, "%s: done, %lld %s in %s (%.3g %s/s)", what_.c_str(),
+                static_cast<long long>(done_), unit_.c_str(), format_duration(elapsed).c_str(),
+                elapsed > 0 ? done_ / elapsed : 0.0, unit_.c_str());
+  log::info(line);
 }
 
 }  // namespace npeff
