@@ -8,6 +8,13 @@ if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
   set(TORCH_CUDA_ARCH_LIST "8.0;8.6;9.0")
 endif()
 find_package(Torch REQUIRED)
+# TorchConfig looks for libc10 on the system paths before its own prefix, so a system LibTorch
+# (Debian's libtorch-dev) would be mixed into a pip LibTorch build. Use the prefix's own libc10.
+if(EXISTS "${TORCH_INSTALL_PREFIX}/lib/libc10.so" AND
+   NOT c10_LIBRARY STREQUAL "${TORCH_INSTALL_PREFIX}/lib/libc10.so")
+  list(REMOVE_ITEM TORCH_LIBRARIES "${c10_LIBRARY}")
+  list(APPEND TORCH_LIBRARIES "${TORCH_INSTALL_PREFIX}/lib/libc10.so")
+endif()
 if(NOT Torch_VERSION AND DEFINED TORCH_VERSION)
   set(Torch_VERSION ${TORCH_VERSION})
 endif()

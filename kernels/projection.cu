@@ -22,6 +22,7 @@ constexpr int kThreads = 256;
 constexpr int kMaxRows = 8;                         // rows per kernel pass (registers)
 constexpr std::int64_t kSegmentElements = 1 << 16;  // input entries summed per segment
 constexpr std::size_t kMaxWorkspace = std::size_t{64} << 20;
+constexpr std::int64_t kMaxSegmentChunks = 4096;
 constexpr std::size_t kMaxGridY = 65535;  // CUDA's limit on gridDim.y
 constexpr int kTransposeTile = 1024;      // outputs staged per shared-memory tile
 
@@ -29,8 +30,10 @@ void check(cudaError_t status, const char* what) {
   NPEFF_CHECK(status == cudaSuccess, "CUDA error in ", what, ": ", cudaGetErrorString(status));
 }
 
+// Chunks per segment: about kSegmentElements input entries, at most kMaxSegmentChunks so that
+// the segment's chunk keys fit in shared memory (32 KiB).
 std::int64_t segment_chunks(std::int64_t s) {
-  return std::max<std::int64_t>(1, kSegmentElements / s);
+  return std::clamp<std::int64_t>(kSegmentElements / s, 1, kMaxSegmentChunks);
 }
 
 struct ChunkRange {
