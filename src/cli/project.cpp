@@ -75,6 +75,32 @@ std::vector<std::int64_t> slab_count(std::size_t rank, std::int64_t rows, std::i
   return rank == 1 ? std::vector<std::int64_t>{cols} : std::vector<std::int64_t>{rows, cols};
 }
 
+/// The device from --device, checked usable.
+at::Device selected_device(const GlobalOptions& g) {
+  const auto device = parse_device(g.device);
+  require_device(device);
+  return at::Device(device == DeviceKind::kCuda ? at::kCUDA : at::kCPU);
+}
+
+/// Opens the input's dataset `name`, with a message naming the flag when it is absent.
+io::Dataset open_dataset(const io::File& in, const std::string& path, const std::string& name) {
+  NPEFF_CHECK(in.root().has(name), path, " has no dataset '", name,
+              "' (choose one with --dataset)");
+  return in.root().dataset(name);
+}
+
+nlohmann::json provenance(const char* command, const ProjectOptions& o, const std::string& ds_name,
+                          std::int64_t rows, std::int64_t n, const GlobalOptions& g,
+                          const projection::Projection& p) {
+  return {{"command", command},
+          {"input", o.input},
+          {"dataset", ds_name},
+          {"rows", rows},
+          {"input_dim", n},
+          {"device", g.device},
+          {"projection", projection_json(p)}};
+}
+
 int finish(const ProjectOptions& o, nlohmann::json summary) {
   if (o.json)
     std::cout << summary.dump(2) << "\n";
@@ -84,16 +110,12 @@ int finish(const ProjectOptions& o, nlohmann::json summary) {
 }
 
 int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
-  const auto device = parse_device(g.device);
-  require_device(device);
-  const at::Device dev(device == DeviceKind::kCuda ? at::kCUDA : at::kCPU);
+  const at::Device dev = selected_device(g);
   NPEFF_CHECK(o.dim > 0, "--dim is required (the projected dimension d > 0)");
   const projection::Projection p({o.seed, o.dim, o.region_size, projection::parse_kind(o.kind)});
   const io::File in = io::File::open(o.input);
   const std::string ds_name = o.dataset.empty() ? "vectors" : o.dataset;
-  NPEFF_CHECK(in.root().has(ds_name), o.input, " has no dataset '", ds_name,
-              "' (choose one with --dataset)");
-  const io::Dataset ds = in.root().dataset(ds_name);
+  const io::Dataset ds = open_dataset(in, o.input, ds_name);
   const auto [rows, n] = matrix_shape(ds);
   const std::size_t rank = ds.shape().size();
 
@@ -112,14 +134,7 @@ int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
   at::Tensor result = out.cpu().contiguous();
 
   io::File file = io::File::create(o.out);
-  const nlohmann::json prov = {{"command", "project"},
-                               {"input", o.input},
-                               {"dataset", ds_name},
-                               {"rows", rows},
-                               {"input_dim", n},
-                               {"device", g.device},
-                               {"projection", projection_json(p)}};
-  io::write_header(file, {"npeff.projected", 1}, prov);
+  io::write_header(file, {"npeff.projected", 1}, provenance("project", o, ds_name, rows, n, g, p));
   io::Dataset dst = file.root().create_dataset("projected", io::DType::kFloat32, {rows, p.dim()});
   dst.write(result.data_ptr<float>());
   write_projection_group(file, p, n);
@@ -135,14 +150,10 @@ int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
 }
 
 int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
-  const auto device = parse_device(g.device);
-  require_device(device);
-  const at::Device dev(device == DeviceKind::kCuda ? at::kCUDA : at::kCPU);
+  const at::Device dev = selected_device(g);
   const io::File in = io::File::open(o.input);
   const std::string ds_name = o.dataset.empty() ? "projected" : o.dataset;
-  NPEFF_CHECK(in.root().has(ds_name), o.input, " has no dataset '", ds_name,
-              "' (choose one with --dataset)");
-  const io::Dataset ds = in.root().dataset(ds_name);
+  const io::Dataset ds = open_dataset(in, o.input, ds_name);
 
   // The projection: from the input file's /projection group when present; explicit flags must
   // agree with it (a different projection would silently give a meaningless result).
@@ -180,14 +191,8 @@ int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
   y = y.to(dev);
 
   io::File file = io::File::create(o.out);
-  const nlohmann::json prov = {{"command", "project --transpose"},
-                               {"input", o.input},
-                               {"dataset", ds_name},
-                               {"rows", rows},
-                               {"input_dim", n},
-                               {"device", g.device},
-                               {"projection", projection_json(p)}};
-  io::write_header(file, {"npeff.vectors", 1}, prov);
+  io::write_header(file, {"npeff.vectors", 1},
+                   provenance("project --transpose", o, ds_name, rows, n, g, p));
   io::Dataset dst = file.root().create_dataset("vectors", io::DType::kFloat32, {rows, n});
   Progress progress("project --transpose", n, "columns");
   const std::int64_t block = std::max<std::int64_t>(1, o.block_columns);

@@ -13,46 +13,17 @@
 
 #include "npeff/core/error.h"
 #include "npeff/io/hdf5.h"
+#include "unit/test_util.h"
 
 namespace npeff::io {
 namespace {
 
 namespace fs = std::filesystem;
 
-class Hdf5Test : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("npeff_test_hdf5_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+class Hdf5Test : public npeff::testing::TempDirTest {};
 
-  fs::path dir_;
-};
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// Runs `fn`, expecting npeff::Error whose message contains every one of `parts`.
-template <typename F>
-void expect_error(F&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected npeff::Error";
-  } catch (const Error& e) {
-    for (const std::string& part : parts) {
-      EXPECT_TRUE(contains(e.what(), part)) << "message: " << e.what() << "\nmissing: " << part;
-    }
-  }
-}
+using npeff::testing::contains;
+using npeff::testing::expect_error;
 
 void truncate_to(const std::string& path, std::uintmax_t bytes) {
   fs::resize_file(path, bytes);

@@ -18,6 +18,7 @@
 #include "npeff/io/hdf5.h"
 #include "npeff/io/inspect.h"
 #include "npeff/io/schema.h"
+#include "unit/test_util.h"
 
 namespace npeff::io {
 namespace {
@@ -25,41 +26,16 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class SchemaTest : public ::testing::Test {
+class SchemaTest : public npeff::testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("npeff_test_schema_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
   void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    TempDirTest::TearDown();
     set_command_line("");
   }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
 };
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// Runs `fn`, expecting npeff::Error whose message contains every one of `parts`.
-template <typename F>
-void expect_error(F&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected npeff::Error";
-  } catch (const Error& e) {
-    for (const std::string& part : parts) {
-      EXPECT_TRUE(contains(e.what(), part)) << "message: " << e.what() << "\nmissing: " << part;
-    }
-  }
-}
+using npeff::testing::contains;
+using npeff::testing::expect_error;
 
 json sample_provenance() {
   return {{"seed", 42},

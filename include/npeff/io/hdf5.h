@@ -49,7 +49,8 @@ class Handle {
 
 /// Options for creating a numeric dataset.
 struct DatasetOptions {
-  /// Chunk shape; empty = choose automatically (about 1 MiB per chunk, rows kept whole when they fit).
+  /// Chunk shape; empty = choose automatically (about 1 MiB per chunk, rows kept whole when they
+  /// fit).
   std::vector<std::int64_t> chunks;
   /// Deflate level 0..9; 0 = no compression. Shuffle is applied whenever level > 0.
   int compression = 4;
@@ -135,10 +136,10 @@ class Group : public Object {
   bool has(const std::string& name) const;  // child link exists
   std::vector<std::string> children() const;
   bool is_group(const std::string& name) const;
-  Group group(const std::string& name) const;         // open existing
-  Group create_group(const std::string& name);        // create (error if it exists)
-  Group require_group(const std::string& name);       // open or create
-  Dataset dataset(const std::string& name) const;     // open existing
+  Group group(const std::string& name) const;      // open existing
+  Group create_group(const std::string& name);     // create (error if it exists)
+  Group require_group(const std::string& name);    // open or create
+  Dataset dataset(const std::string& name) const;  // open existing
   Dataset create_dataset(const std::string& name, DType dtype,
                          const std::vector<std::int64_t>& shape,
                          const DatasetOptions& options = {});
