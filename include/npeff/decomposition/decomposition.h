@@ -1,0 +1,83 @@
+// The NPEFF decomposition (paper Section 2.2, Algorithm 1, Appendix C) on a device through
+// LibTorch ops. Given LRM-PEFs G_i (r x n, stacked as G [m, r, n]) it fits non-negative
+// coefficients W [m, C] and pseudo-Fisher vectors H [C, n] minimising
+//   L = sum_i || G_i^T G_i - sum_j W_ij h_j h_j^T ||_F^2                      (eq. 3/4)
+// without ever forming an n x n matrix. Each step costs two large products sharing
+//   B = G H^T            ([m r, n] x [n, C])
+//   T2 = -4 E^T G        (E[(i,k), j] = W_ij B_ikj; [C, m r] x [m r, n]).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace npeff::decomposition {
+
+/// Hyperparameters of `npeff decompose`; defaults are the paper's (Section 2.2, Appendix C).
+struct DecomposeOptions {
+  std::int64_t components = 0;       ///< C (required, <= number of examples)
+  std::int64_t h_only_steps = 1000;  ///< N1: steps updating only H (Appendix C.4)
+  double h_only_lr = 1e-5;           ///< learning rate during the H-only steps
+  std::int64_t steps = 3000;         ///< N2: joint steps (W multiplicative, H gradient)
+  double lr = 3e-4;                  ///< learning rate of the joint steps
+  std::uint64_t seed = 0;            ///< initialisation seed (W ~ U[0,1], H ~ N(0, 2/(C n)))
+  std::int64_t log_every = 50;       ///< loss is evaluated every this many steps (and at the end)
+};
+
+/// Scales every G_i in place so that ||G_i^T G_i||_F = 1 (paper Section 2.2) and returns the
+/// original norms ||G_i^T G_i||_F, float64 [m]. G: float32 [m, r, n]. Zero PEFs stay zero
+/// (their norm 0 is returned; callers decide whether to refuse them).
+at::Tensor normalize_pefs(at::Tensor& pefs);
+
+/// Sum of squared Frobenius norms ||G_i^T G_i||_F^2 (computed in the r x r space as
+/// ||G_i G_i^T||_F^2), float64.
+double pef_sq_norm_sum(const at::Tensor& pefs);
+
+/// The loss of eq. 4 by the C-space identity
+///   L = sum_i ||G_i^T G_i||^2 - 2 sum_ij W_ij ||G_i h_j||^2 + sum_i w_i^T ((H H^T) o (H H^T)) w_i.
+double npeff_loss(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h);
+/// Per-example losses, float64 [m].
+at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h);
+
+/// The state of one decomposition and Algorithm 1's update step.
+class Decomposer {
+ public:
+  /// `pefs`: float32 [m, r, n] (normalised), on the compute device. Validates C <= m.
+  Decomposer(at::Tensor pefs, std::int64_t components);
+
+  /// Appendix C.4 initialisation from `seed` (drawn on the CPU, then moved: device-independent).
+  void initialize(std::uint64_t seed);
+  /// Sets W and H (e.g. from a checkpoint). float32 [m, C] and [C, n].
+  void set_state(const at::Tensor& w, const at::Tensor& h);
+
+  /// One step of Algorithm 1: B = G H^T; if `update_w`, the multiplicative W update (C.1); then
+  /// the gradient step on H with learning rate `lr` (C.2). When `loss` is non-null it receives
+  /// the loss at the start of the step (before either update), computed from the same B.
+  void step(bool update_w, double lr, double* loss = nullptr);
+
+  /// Only the multiplicative W update (C.1) with H fixed; never increases the loss (Lee & Seung).
+  void update_coefficients();
+
+  /// Rescales every component to ||h_j h_j^T||_F = ||h_j||^2 = 1 and W to match (Section 2.2).
+  void normalize_components();
+
+  const at::Tensor& w() const { return w_; }
+  const at::Tensor& h() const { return h_; }
+  std::int64_t examples() const { return m_; }
+  std::int64_t rank() const { return r_; }
+  std::int64_t dim() const { return n_; }
+
+ private:
+  at::Tensor g_flat_;  // [m r, n]
+  at::Tensor w_, h_;   // [m, C], [C, n]
+  std::int64_t m_, r_, n_, c_;
+  double g_sq_norm_;  // sum_i ||G_i^T G_i||^2
+};
+
+/// Fits W to fixed components H by `steps` multiplicative updates from W ~ U[0,1] (seed), as in
+/// Section 2.2 ("fit coefficients to an arbitrary set of PEFs"). Returns float32 [m, C].
+at::Tensor fit_coefficients(const at::Tensor& pefs, const at::Tensor& h, std::int64_t steps,
+                            std::uint64_t seed);
+
+}  // namespace npeff::decomposition

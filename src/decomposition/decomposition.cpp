@@ -1,0 +1,154 @@
+// NPEFF decomposition: Algorithm 1 / Appendix C of the paper with LibTorch ops (CPU and CUDA).
+#include "npeff/decomposition/decomposition.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "npeff/core/error.h"
+
+namespace npeff::decomposition {
+namespace {
+
+// Guards the multiplicative update against 0/0 for components that vanished entirely.
+constexpr double kTiny = 1e-30;
+
+void check_pefs(const at::Tensor& pefs) {
+  NPEFF_CHECK(pefs.defined() && pefs.dim() == 3, "PEFs must be a [m, r, n] tensor");
+  NPEFF_CHECK(pefs.scalar_type() == at::kFloat, "PEFs must be float32, got ",
+              c10::toString(pefs.scalar_type()));
+}
+
+// Gram matrices K_i = G_i G_i^T, [m, r, r] (float64 for exact norms).
+at::Tensor grams(const at::Tensor& pefs) {
+  const at::Tensor g = pefs.to(at::kDouble);
+  return at::bmm(g, g.transpose(1, 2));
+}
+
+// B = G H^T as [m, r, C], N_ij = sum_k B_ikj^2 as [m, C], and M = (H H^T) o (H H^T).
+struct Products {
+  at::Tensor b, n, m;
+};
+Products products(const at::Tensor& g_flat, std::int64_t m, std::int64_t r, const at::Tensor& h) {
+  at::Tensor b = at::mm(g_flat, h.t()).view({m, r, h.size(0)});
+  at::Tensor n = b.square().sum(1);
+  at::Tensor hh = at::mm(h, h.t());
+  return {b, n, hh.square()};
+}
+
+double loss_from(double g_sq, const at::Tensor& w, const at::Tensor& n, const at::Tensor& mm) {
+  const at::Tensor wd = w.to(at::kDouble);
+  const double cross = (wd * n.to(at::kDouble)).sum().item<double>();
+  const double quad = (wd * at::mm(wd, mm.to(at::kDouble))).sum().item<double>();
+  return g_sq - 2 * cross + quad;
+}
+
+}  // namespace
+
+at::Tensor normalize_pefs(at::Tensor& pefs) {
+  check_pefs(pefs);
+  const at::Tensor norms = grams(pefs).square().sum({1, 2}).sqrt();  // ||G^T G||_F = ||G G^T||_F
+  const at::Tensor scale = at::where(norms > 0, norms.rsqrt(), at::zeros_like(norms));
+  pefs.mul_(scale.to(at::kFloat).view({-1, 1, 1}));
+  return norms.cpu();
+}
+
+double pef_sq_norm_sum(const at::Tensor& pefs) {
+  check_pefs(pefs);
+  return grams(pefs).square().sum().item<double>();
+}
+
+double npeff_loss(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h) {
+  return npeff_example_losses(pefs, w, h).sum().item<double>();
+}
+
+at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h) {
+  check_pefs(pefs);
+  const std::int64_t m = pefs.size(0), r = pefs.size(1);
+  const Products p = products(pefs.reshape({m * r, pefs.size(2)}), m, r, h);
+  const at::Tensor wd = w.to(at::kDouble);
+  const at::Tensor g_sq = grams(pefs).square().sum({1, 2});
+  const at::Tensor cross = (wd * p.n.to(at::kDouble)).sum(1);
+  const at::Tensor quad = (wd * at::mm(wd, p.m.to(at::kDouble))).sum(1);
+  return (g_sq - 2 * cross + quad).cpu();
+}
+
+Decomposer::Decomposer(at::Tensor pefs, std::int64_t components) {
+  check_pefs(pefs);
+  m_ = pefs.size(0);
+  r_ = pefs.size(1);
+  n_ = pefs.size(2);
+  c_ = components;
+  NPEFF_CHECK(c_ > 0, "the number of components must be positive, got ", c_);
+  NPEFF_CHECK(c_ <= m_, "the number of components (", c_, ") exceeds the number of examples (", m_,
+              ")");
+  g_sq_norm_ = pef_sq_norm_sum(pefs);
+  g_flat_ = pefs.reshape({m_ * r_, n_}).contiguous();
+}
+
+void Decomposer::initialize(std::uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto opts = g_flat_.options();
+  // Appendix C.4: W ~ U[0, 1]; H ~ N(0, sd = sqrt(2) / sqrt(C n)) so that the initial
+  // reconstructions have roughly unit Frobenius norm, like the normalised PEFs.
+  w_ = at::rand({m_, c_}, gen, at::kFloat).to(opts.device());
+  h_ = (at::randn({c_, n_}, gen, at::kFloat) * std::sqrt(2.0 / (static_cast<double>(c_) * n_)))
+           .to(opts.device());
+}
+
+void Decomposer::set_state(const at::Tensor& w, const at::Tensor& h) {
+  NPEFF_CHECK(w.dim() == 2 && w.size(0) == m_ && w.size(1) == c_, "W has shape ", w.sizes(),
+              ", expected [", m_, ", ", c_, "]");
+  NPEFF_CHECK(h.dim() == 2 && h.size(0) == c_ && h.size(1) == n_, "H has shape ", h.sizes(),
+              ", expected [", c_, ", ", n_, "]");
+  w_ = w.to(g_flat_.options()).contiguous();
+  h_ = h.to(g_flat_.options()).contiguous();
+}
+
+void Decomposer::step(bool update_w, double lr, double* loss) {
+  NPEFF_ASSERT(w_.defined() && h_.defined(), "step() before initialize()");
+  const Products p = products(g_flat_, m_, r_, h_);
+  if (loss != nullptr) *loss = loss_from(g_sq_norm_, w_, p.n, p.m);
+  if (update_w) {
+    // C.1: W <- W o N / D with D = W ((H H^T) o (H H^T)); B (and so N) is unchanged by it.
+    const at::Tensor d = at::mm(w_, p.m);
+    w_ = w_ * p.n / d.clamp_min(kTiny);
+  }
+  // C.2: T1 = 4 ((W^T W) o (H H^T)) H;  T2 = -4 E^T G with E[(i,k), j] = W_ij B_ikj.
+  const at::Tensor hh = at::mm(h_, h_.t());
+  const at::Tensor t1 = at::mm(at::mm(w_.t(), w_) * hh, h_).mul_(4.0);
+  const at::Tensor e = (p.b * w_.unsqueeze(1)).reshape({m_ * r_, c_});
+  const at::Tensor t2 = at::mm(e.t(), g_flat_).mul_(-4.0);
+  h_ = h_ - (t1 + t2) * lr;
+}
+
+void Decomposer::update_coefficients() {
+  const Products p = products(g_flat_, m_, r_, h_);
+  w_ = w_ * p.n / at::mm(w_, p.m).clamp_min(kTiny);
+}
+
+void Decomposer::normalize_components() {
+  const at::Tensor sq = h_.square().sum(1);  // ||h_j||^2 = ||h_j h_j^T||_F
+  const at::Tensor safe = at::where(sq > 0, sq, at::ones_like(sq));
+  h_ = h_ / safe.sqrt().unsqueeze(1);
+  w_ = w_ * safe.unsqueeze(0);
+}
+
+at::Tensor fit_coefficients(const at::Tensor& pefs, const at::Tensor& h, std::int64_t steps,
+                            std::uint64_t seed) {
+  check_pefs(pefs);
+  NPEFF_CHECK(h.dim() == 2 && h.size(1) == pefs.size(2), "components have dimension ", h.size(1),
+              " but the PEFs have ", pefs.size(2));
+  NPEFF_CHECK(steps >= 0, "steps must be >= 0");
+  const std::int64_t m = pefs.size(0), r = pefs.size(1);
+  const at::Tensor hd = h.to(pefs.options());
+  // H is fixed, so N and M are computed once; each step is a multiplicative update.
+  const Products p = products(pefs.reshape({m * r, pefs.size(2)}), m, r, hd);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::Tensor w = at::rand({m, h.size(0)}, gen, at::kFloat).to(pefs.device());
+  for (std::int64_t t = 0; t < steps; ++t) w = w * p.n / at::mm(w, p.m).clamp_min(kTiny);
+  return w;
+}
+
+}  // namespace npeff::decomposition

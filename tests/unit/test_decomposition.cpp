@@ -1,0 +1,185 @@
+// Tests of the NPEFF decomposition (Algorithm 1 / Appendix C) against planted ground truth and a
+// brute-force n x n evaluation of the loss.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <cmath>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "npeff/core/error.h"
+#include "npeff/decomposition/decomposition.h"
+#include "npeff/pef/synthetic.h"
+
+namespace npeff::decomposition {
+namespace {
+
+// Hyperparameters for the small planted problems below (m = 400, n = 256), chosen by a sweep
+// (H-only lr in {1e-3, 3e-3, 1e-2, 3e-2} x joint lr in {1e-3 .. 3e-2}): the largest joint rate
+// with no loss increase. The H gradient sums over examples, so rates depend on m and n; the
+// paper's defaults (1e-5 / 3e-4) are for m = 60,000, n = 16,192.
+constexpr double kLr = 0.003;
+constexpr double kHOnlyLr = 0.001;
+constexpr int kHOnlySteps = 300;
+constexpr int kJointSteps = 700;
+
+struct Trained {
+  Decomposer dec;
+  std::vector<double> losses;  // loss at the start of every step
+};
+
+Trained decompose(const at::Tensor& pefs, std::int64_t components, std::uint64_t seed,
+                  int h_only = kHOnlySteps, int joint = kJointSteps) {
+  Trained run{Decomposer(pefs, components), {}};
+  run.dec.initialize(seed);
+  for (int t = 0; t < h_only + joint; ++t) {
+    double loss = 0;
+    run.dec.step(t >= h_only, t < h_only ? kHOnlyLr : kLr, &loss);
+    run.losses.push_back(loss);
+  }
+  run.dec.normalize_components();
+  return run;
+}
+
+// For each planted component, the best |cos| among the learned ones, matched greedily one to one.
+std::vector<float> matched_cosines(const at::Tensor& learned, const at::Tensor& planted) {
+  at::Tensor cos =
+      at::mm(planted / planted.norm(2, {1}, true), (learned / learned.norm(2, {1}, true)).t())
+          .abs();
+  std::vector<float> best(static_cast<std::size_t>(planted.size(0)), 0.0f);
+  for (std::int64_t k = 0; k < planted.size(0); ++k) {
+    const auto flat = cos.argmax().item<std::int64_t>();
+    const std::int64_t i = flat / cos.size(1), j = flat % cos.size(1);
+    best[i] = cos[i][j].item<float>();
+    cos.select(0, i).fill_(-1);
+    cos.select(1, j).fill_(-1);
+  }
+  return best;
+}
+
+TEST(Decomposition, RecoversPlantedComponents) {
+  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
+  at::Tensor g = planted.pefs.clone();
+  normalize_pefs(g);
+  const Trained run = decompose(g, 16, 3);
+  const double initial = run.losses.front();
+  const double final_loss = npeff_loss(g, run.dec.w(), run.dec.h());
+  EXPECT_LT(final_loss / pef_sq_norm_sum(g), 1e-3) << "initial loss " << initial;
+  for (float c : matched_cosines(run.dec.h(), planted.h)) EXPECT_GE(c, 0.99f);
+}
+
+TEST(Decomposition, DegradesGracefullyWithNoise) {
+  // Relative loss and matched |cos| per noise level (printed: the degradation curve).
+  double previous_loss = -1;
+  for (double noise : {0.0, 0.05, 0.1, 0.2}) {
+    const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, noise, 2});
+    at::Tensor g = planted.pefs.clone();
+    normalize_pefs(g);
+    const Trained run = decompose(g, 16, 4);
+    const double rel = npeff_loss(g, run.dec.w(), run.dec.h()) / pef_sq_norm_sum(g);
+    const auto cos = matched_cosines(run.dec.h(), planted.h);
+    const float worst = *std::min_element(cos.begin(), cos.end());
+    std::printf("noise %.2f: relative loss %.3e, worst matched |cos| %.4f\n", noise, rel, worst);
+    EXPECT_GE(worst, noise <= 0.1 ? 0.95f : 0.85f) << "noise " << noise;
+    EXPECT_GT(rel, previous_loss) << "loss should grow with noise";
+    previous_loss = rel;
+  }
+}
+
+TEST(Decomposition, LossIsNonIncreasing) {
+  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 5});
+  at::Tensor g = planted.pefs.clone();
+  normalize_pefs(g);
+  const Trained run = decompose(g, 16, 6);
+  // The C-space loss is a difference of O(m) terms; allow float32 cancellation noise.
+  const double noise = 1e-6 * pef_sq_norm_sum(g);  // float32 cancellation in the C-space loss
+  for (std::size_t t = 1; t < run.losses.size(); ++t)
+    ASSERT_LE(run.losses[t], run.losses[t - 1] + noise) << "step " << t;
+}
+
+TEST(Decomposition, CoefficientStepNeverIncreasesLoss) {
+  const pef::PlantedPefs planted = pef::make_planted_pefs({100, 64, 8, 3, 0.1, 7});
+  at::Tensor g = planted.pefs.clone();
+  normalize_pefs(g);
+  Decomposer dec(g, 8);
+  dec.initialize(8);
+  for (int t = 0; t < 60; ++t) {
+    if (t % 3 == 0) dec.step(false, 0.05);  // move H so that W is not at a fixed point
+    const double before = npeff_loss(g, dec.w(), dec.h());
+    dec.update_coefficients();
+    const double after = npeff_loss(g, dec.w(), dec.h());
+    ASSERT_LE(after, before + 1e-6 * std::abs(before)) << "iteration " << t;
+  }
+}
+
+TEST(Decomposition, LossEqualsBruteForce) {
+  // Tiny random case: materialise every n x n matrix in float64.
+  const std::int64_t m = 5, r = 3, n = 12, c = 4;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  const at::Tensor g = at::randn({m, r, n}, gen, at::kFloat);
+  const at::Tensor w = at::rand({m, c}, gen, at::kFloat);
+  const at::Tensor h = at::randn({c, n}, gen, at::kFloat);
+  const at::Tensor gd = g.to(at::kDouble), wd = w.to(at::kDouble), hd = h.to(at::kDouble);
+  const at::Tensor per = npeff_example_losses(g, w, h);
+  double total = 0;
+  for (std::int64_t i = 0; i < m; ++i) {
+    at::Tensor f = at::mm(gd[i].t(), gd[i]);
+    for (std::int64_t j = 0; j < c; ++j) f = f - wd[i][j] * at::outer(hd[j], hd[j]);
+    const double li = f.square().sum().item<double>();
+    EXPECT_NEAR(per[i].item<double>(), li, 1e-5 * li) << "example " << i;
+    total += li;
+  }
+  EXPECT_NEAR(npeff_loss(g, w, h), total, 1e-5 * total);
+}
+
+TEST(Decomposition, NormalisationKeepsReconstructions) {
+  const pef::PlantedPefs planted = pef::make_planted_pefs({50, 32, 6, 2, 0.0, 9});
+  at::Tensor g = planted.pefs.clone();
+  const at::Tensor norms = normalize_pefs(g);
+  const at::Tensor k = at::bmm(g.to(at::kDouble), g.to(at::kDouble).transpose(1, 2));
+  EXPECT_TRUE(at::allclose(k.square().sum({1, 2}), at::ones({50}, at::kDouble), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(norms, at::ones({50}, at::kDouble), 1e-4, 1e-4));  // planted: unit
+  Decomposer dec(g, 6);
+  dec.initialize(1);
+  for (int t = 0; t < 20; ++t) dec.step(t > 5, 0.05);
+  const double before = npeff_loss(g, dec.w(), dec.h());
+  dec.normalize_components();
+  EXPECT_NEAR(npeff_loss(g, dec.w(), dec.h()), before, 1e-5 * before);
+  EXPECT_TRUE(at::allclose(dec.h().norm(2, {1}), at::ones({6}), 1e-5, 1e-5));
+}
+
+TEST(Decomposition, FitCoefficientsReproducesW) {
+  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
+  at::Tensor g = planted.pefs.clone();
+  normalize_pefs(g);
+  const Trained run = decompose(g, 16, 3);
+  const at::Tensor w = fit_coefficients(g, run.dec.h(), 2000, 99);
+  const double rel = ((w - run.dec.w()).norm() / run.dec.w().norm()).item<double>();
+  EXPECT_LE(rel, 1e-3);
+}
+
+TEST(Decomposition, SameSeedSameBits) {
+  const pef::PlantedPefs planted = pef::make_planted_pefs({100, 64, 8, 3, 0.0, 2});
+  at::Tensor g = planted.pefs.clone();
+  normalize_pefs(g);
+  const Trained a = decompose(g, 8, 5, 20, 50), b = decompose(g, 8, 5, 20, 50);
+  EXPECT_TRUE(at::equal(a.dec.w(), b.dec.w()));
+  EXPECT_TRUE(at::equal(a.dec.h(), b.dec.h()));
+}
+
+TEST(Decomposition, RejectsBadShapes) {
+  const at::Tensor g = at::randn({5, 2, 10});
+  EXPECT_THROW(Decomposer(g, 6), Error);  // C > m
+  EXPECT_THROW(Decomposer(g, 0), Error);
+  EXPECT_THROW(Decomposer(g.to(at::kDouble), 2), Error);
+  Decomposer dec(g, 2);
+  EXPECT_THROW(dec.set_state(at::zeros({5, 3}), at::zeros({2, 10})), Error);
+  EXPECT_THROW(fit_coefficients(g, at::zeros({2, 11}), 3, 0), Error);
+}
+
+}  // namespace
+}  // namespace npeff::decomposition
