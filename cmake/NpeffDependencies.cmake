@@ -34,6 +34,7 @@ target_include_directories(npeff::hdf5 SYSTEM INTERFACE ${HDF5_INCLUDE_DIRS})
 target_link_libraries(npeff::hdf5 INTERFACE ${HDF5_LIBRARIES})
 target_compile_definitions(npeff::hdf5 INTERFACE ${HDF5_DEFINITIONS})
 
+find_package(MPI REQUIRED COMPONENTS C)  # OpenMPI: multi-process decompose
 find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3.9 REQUIRED)

@@ -63,6 +63,7 @@ std::string joined_command_line(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  npeff::tune_openmp_wait_policy(argv);
   npeff::io::silence_hdf5_errors();
   CLI::App app{
       "npeff: Non-Negative Per-Example Fisher Factorization (NPEFF) toolkit.\n"
@@ -97,6 +98,9 @@ int main(int argc, char** argv) {
   npeff::cli::add_inspect_command(app, global, runner);
   npeff::cli::add_project_command(app, global, runner);
   npeff::cli::add_synth_vectors_command(app, global, runner);
+  npeff::cli::add_synth_pefs_command(app, global, runner);
+  npeff::cli::add_decompose_command(app, global, runner);
+  npeff::cli::add_fit_coeffs_command(app, global, runner);
 
   try {
     app.parse(argc, argv);

@@ -6,12 +6,14 @@
 #include <iostream>
 
 #include "cli/subcommands.h"
+#include "npeff/core/device.h"
 #include "npeff/core/error.h"
 #include "npeff/core/progress.h"
 #include "npeff/core/runtime.h"
 #include "npeff/io/hdf5.h"
 #include "npeff/io/schema.h"
 #include "npeff/projection/projection.h"
+#include "npeff/projection/projection_record.h"
 
 namespace npeff::cli {
 namespace {
@@ -35,24 +37,8 @@ struct ProjectOptions {
   CLI::Option* kind_opt = nullptr;
 };
 
-void write_projection_group(io::File& file, const projection::Projection& p, std::int64_t n) {
-  io::Group g = file.root().create_group("projection");
-  g.set_attr("seed", static_cast<std::uint64_t>(p.seed()));
-  g.set_attr("dim", p.dim());
-  g.set_attr("region_size", p.region_size());
-  g.set_attr("kind", projection::to_string(p.kind()));
-  g.set_attr("scale", static_cast<double>(p.scale()));
-  g.set_attr("input_dim", n);
-  g.set_attr("input_offset", std::int64_t{0});
-  g.set_attr("generator", projection::Projection::generator());
-}
-
 nlohmann::json projection_json(const projection::Projection& p) {
-  return {{"seed", p.seed()},
-          {"dim", p.dim()},
-          {"region_size", p.region_size()},
-          {"kind", projection::to_string(p.kind())},
-          {"generator", projection::Projection::generator()}};
+  return projection::make_record(p, 0).to_json();
 }
 
 /// Reads a [rows, cols] (or 1-d [cols]) float dataset's shape.
@@ -73,13 +59,6 @@ std::vector<std::int64_t> slab_offset(std::size_t rank, std::int64_t col) {
 }
 std::vector<std::int64_t> slab_count(std::size_t rank, std::int64_t rows, std::int64_t cols) {
   return rank == 1 ? std::vector<std::int64_t>{cols} : std::vector<std::int64_t>{rows, cols};
-}
-
-/// The device from --device, checked usable.
-at::Device selected_device(const GlobalOptions& g) {
-  const auto device = parse_device(g.device);
-  require_device(device);
-  return at::Device(device == DeviceKind::kCuda ? at::kCUDA : at::kCPU);
 }
 
 /// Opens the input's dataset `name`, with a message naming the flag when it is absent.
@@ -110,7 +89,7 @@ int finish(const ProjectOptions& o, nlohmann::json summary) {
 }
 
 int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
-  const at::Device dev = selected_device(g);
+  const at::Device dev = select_device(g.device);
   NPEFF_CHECK(o.dim > 0, "--dim is required (the projected dimension d > 0)");
   const projection::Projection p({o.seed, o.dim, o.region_size, projection::parse_kind(o.kind)});
   const io::File in = io::File::open(o.input);
@@ -137,7 +116,7 @@ int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
   io::write_header(file, {"npeff.projected", 1}, provenance("project", o, ds_name, rows, n, g, p));
   io::Dataset dst = file.root().create_dataset("projected", io::DType::kFloat32, {rows, p.dim()});
   dst.write(result.data_ptr<float>());
-  write_projection_group(file, p, n);
+  projection::write_projection_group(file, projection::make_record(p, n));
   file.commit();
   const double secs = progress.elapsed_seconds();
   return finish(o, {{"command", "project"},
@@ -150,7 +129,7 @@ int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
 }
 
 int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
-  const at::Device dev = selected_device(g);
+  const at::Device dev = select_device(g.device);
   const io::File in = io::File::open(o.input);
   const std::string ds_name = o.dataset.empty() ? "projected" : o.dataset;
   const io::Dataset ds = open_dataset(in, o.input, ds_name);
@@ -159,24 +138,22 @@ int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
   // agree with it (a different projection would silently give a meaningless result).
   projection::ProjectionOptions popt{o.seed, o.dim, o.region_size, projection::parse_kind(o.kind)};
   std::int64_t n = o.input_dim;
-  if (in.root().has("projection")) {
-    const io::Group pg = in.root().group("projection");
-    NPEFF_CHECK(pg.attr_string("generator") == projection::Projection::generator(), o.input,
-                " was projected with generator '", pg.attr_string("generator"),
-                "', this npeff implements '", projection::Projection::generator(), "'");
-    const projection::ProjectionOptions file_opt{pg.attr_uint("seed"), pg.attr_int("dim"),
-                                                 pg.attr_int("region_size"),
-                                                 projection::parse_kind(pg.attr_string("kind"))};
+  projection::ProjectionRecord record;
+  if (projection::read_projection_group(in, record)) {
+    const projection::Projection file_p = record.projection();
+    const projection::ProjectionOptions file_opt{file_p.seed(), file_p.dim(), file_p.region_size(),
+                                                 file_p.kind()};
     auto agree = [&](CLI::Option* opt, bool same, const char* name) {
       NPEFF_CHECK(opt == nullptr || opt->count() == 0 || same, "--", name,
-                  " disagrees with the projection recorded in ", o.input);
+                  " disagrees with the projection recorded in ", o.input, " (", record.describe(),
+                  ")");
     };
     agree(o.dim_opt, o.dim == file_opt.dim, "dim");
     agree(o.seed_opt, o.seed == file_opt.seed, "seed");
     agree(o.region_opt, o.region_size == file_opt.region_size, "region-size");
     agree(o.kind_opt, popt.kind == file_opt.kind, "kind");
     popt = file_opt;
-    if (n == 0) n = pg.attr_int("input_dim");
+    if (n == 0) n = record.input_dim;
   } else {
     NPEFF_CHECK(o.dim > 0, o.input, " records no projection: give --dim and --seed");
   }
@@ -203,7 +180,7 @@ int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
     progress.advance(cols);
   }
   progress.finish();
-  write_projection_group(file, p, n);
+  projection::write_projection_group(file, projection::make_record(p, n));
   file.commit();
   const double secs = progress.elapsed_seconds();
   return finish(o, {{"command", "project --transpose"},

@@ -21,5 +21,8 @@ using Runner = std::function<int()>;
 void add_inspect_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_project_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_synth_vectors_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_synth_pefs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_decompose_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_fit_coeffs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace npeff::cli

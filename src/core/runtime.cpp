@@ -3,6 +3,9 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <thread>
 
 #include "npeff/core/error.h"
@@ -18,6 +21,15 @@ DeviceKind parse_device(const std::string& text) {
 
 std::string to_string(DeviceKind device) {
   return device == DeviceKind::kCuda ? "cuda" : "cpu";
+}
+
+void tune_openmp_wait_policy(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") ||
+      std::getenv("NPEFF_NO_REEXEC"))
+    return;
+  setenv("GOMP_SPINCOUNT", "1000", 1);
+  setenv("NPEFF_NO_REEXEC", "1", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
 }
 
 int hardware_threads() {
@@ -44,6 +56,18 @@ void require_device(DeviceKind device) {
               "--device cuda: this npeff was built without CUDA (CPU-only LibTorch or no nvcc at "
               "build time). Rebuild against a CUDA LibTorch (see README), or use --device cpu");
   NPEFF_CHECK(cuda_available(), "--device cuda: no CUDA device is visible to this process");
+}
+
+}  // namespace npeff
+
+#include "npeff/core/device.h"
+
+namespace npeff {
+
+c10::Device select_device(const std::string& text) {
+  const DeviceKind kind = parse_device(text);
+  require_device(kind);
+  return kind == DeviceKind::kCuda ? c10::Device(text) : c10::Device(c10::kCPU);
 }
 
 }  // namespace npeff

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "npeff/core/error.h"
+#include "npeff/dist/communicator.h"
 
 namespace npeff::decomposition {
 namespace {
@@ -20,10 +21,10 @@ void check_pefs(const at::Tensor& pefs) {
               c10::toString(pefs.scalar_type()));
 }
 
-// Gram matrices K_i = G_i G_i^T, [m, r, r] (float64 for exact norms).
+// Gram matrices K_i = G_i G_i^T, [m, r, r], computed in float32 (no float64 copy of G: that
+// would triple the peak memory) and returned as float64 for the norm sums.
 at::Tensor grams(const at::Tensor& pefs) {
-  const at::Tensor g = pefs.to(at::kDouble);
-  return at::bmm(g, g.transpose(1, 2));
+  return at::bmm(pefs, pefs.transpose(1, 2)).to(at::kDouble);
 }
 
 // B = G H^T as [m, r, C], N_ij = sum_k B_ikj^2 as [m, C], and M = (H H^T) o (H H^T).
@@ -74,16 +75,26 @@ at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, con
   return (g_sq - 2 * cross + quad).cpu();
 }
 
-Decomposer::Decomposer(at::Tensor pefs, std::int64_t components) {
+Decomposer::Decomposer(at::Tensor pefs, std::int64_t components)
+    : Decomposer(std::move(pefs), components, dist::world(), -1, 0) {}
+
+Decomposer::Decomposer(at::Tensor pefs, std::int64_t components, dist::Communicator& comm,
+                       std::int64_t total_examples, std::int64_t first) {
   check_pefs(pefs);
   m_ = pefs.size(0);
   r_ = pefs.size(1);
   n_ = pefs.size(2);
   c_ = components;
+  comm_ = comm.size() > 1 && total_examples >= 0 ? &comm : nullptr;
+  total_ = comm_ != nullptr ? total_examples : m_;
+  first_ = comm_ != nullptr ? first : 0;
   NPEFF_CHECK(c_ > 0, "the number of components must be positive, got ", c_);
-  NPEFF_CHECK(c_ <= m_, "the number of components (", c_, ") exceeds the number of examples (", m_,
-              ")");
-  g_sq_norm_ = pef_sq_norm_sum(pefs);
+  NPEFF_CHECK(c_ <= total_, "the number of components (", c_, ") exceeds the number of examples (",
+              total_, ")");
+  NPEFF_ASSERT(first_ >= 0 && first_ + m_ <= total_, "bad partition");
+  at::Tensor sq = at::full({1}, pef_sq_norm_sum(pefs), at::kDouble);
+  if (comm_ != nullptr) comm_->allreduce_sum(sq);
+  g_sq_norm_ = sq.item<double>();
   g_flat_ = pefs.reshape({m_ * r_, n_}).contiguous();
 }
 
@@ -92,7 +103,7 @@ void Decomposer::initialize(std::uint64_t seed) {
   const auto opts = g_flat_.options();
   // Appendix C.4: W ~ U[0, 1]; H ~ N(0, sd = sqrt(2) / sqrt(C n)) so that the initial
   // reconstructions have roughly unit Frobenius norm, like the normalised PEFs.
-  w_ = at::rand({m_, c_}, gen, at::kFloat).to(opts.device());
+  w_ = at::rand({total_, c_}, gen, at::kFloat).narrow(0, first_, m_).contiguous().to(opts.device());
   h_ = (at::randn({c_, n_}, gen, at::kFloat) * std::sqrt(2.0 / (static_cast<double>(c_) * n_)))
            .to(opts.device());
 }
@@ -109,7 +120,15 @@ void Decomposer::set_state(const at::Tensor& w, const at::Tensor& h) {
 void Decomposer::step(bool update_w, double lr, double* loss) {
   NPEFF_ASSERT(w_.defined() && h_.defined(), "step() before initialize()");
   const Products p = products(g_flat_, m_, r_, h_);
-  if (loss != nullptr) *loss = loss_from(g_sq_norm_, w_, p.n, p.m);
+  if (loss != nullptr) {
+    if (comm_ == nullptr) {
+      *loss = loss_from(g_sq_norm_, w_, p.n, p.m);
+    } else {
+      at::Tensor parts = at::full({1}, loss_from(0.0, w_, p.n, p.m), at::kDouble);
+      comm_->allreduce_sum(parts);
+      *loss = g_sq_norm_ + parts.item<double>();
+    }
+  }
   if (update_w) {
     // C.1: W <- W o N / D with D = W ((H H^T) o (H H^T)); B (and so N) is unchanged by it.
     const at::Tensor d = at::mm(w_, p.m);
@@ -120,7 +139,16 @@ void Decomposer::step(bool update_w, double lr, double* loss) {
   const at::Tensor t1 = at::mm(at::mm(w_.t(), w_) * hh, h_).mul_(4.0);
   const at::Tensor e = (p.b * w_.unsqueeze(1)).reshape({m_ * r_, c_});
   const at::Tensor t2 = at::mm(e.t(), g_flat_).mul_(-4.0);
-  h_ = h_ - (t1 + t2) * lr;
+  at::Tensor grad = t1 + t2;
+  if (comm_ != nullptr) comm_->allreduce_sum(grad);  // the one all-reduce per step (C.3)
+  h_ = h_ - grad * lr;
+}
+
+double Decomposer::loss() {
+  const Products p = products(g_flat_, m_, r_, h_);
+  at::Tensor part = at::full({1}, loss_from(0.0, w_, p.n, p.m), at::kDouble);
+  if (comm_ != nullptr) comm_->allreduce_sum(part);
+  return g_sq_norm_ + part.item<double>();
 }
 
 void Decomposer::update_coefficients() {

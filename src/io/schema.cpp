@@ -33,6 +33,12 @@ const std::vector<SchemaInfo>& known_schemas() {
        "rows of vectors [rows, n] (input/output of npeff project --transpose, npeff "
        "synth-vectors)"},
       {"npeff.projected", 1, "sparse-random-projected rows [rows, d] (output of npeff project)"},
+      {"npeff.pefs", 1,
+       "per-example Fisher matrices G_i [examples, rank, d] (compute-pefs, synth-pefs)"},
+      {"npeff.decomposition", 1,
+       "NPEFF components H [C, d] and coefficients W [examples, C] (decompose)"},
+      {"npeff.decomposition_checkpoint", 1, "resumable state of a running decompose"},
+      {"npeff.coefficients", 1, "coefficients fitted to fixed components (fit-coeffs)"},
   };
   return schemas;
 }

@@ -18,6 +18,13 @@ int num_threads();
 /// Number of hardware threads, at least 1.
 int hardware_threads();
 
+/// libgomp reads its spin policy from the environment once, when it is loaded. Its default
+/// (spin ~300k iterations after every parallel region) starves OpenBLAS's own threads on small
+/// machines: decompose ran 1.8x slower (docs/performance.md). Unless the user chose a policy
+/// (OMP_WAIT_POLICY or GOMP_SPINCOUNT), this re-executes the program once with a short spin,
+/// which keeps the projection's many short parallel regions fast. Call first thing in main().
+void tune_openmp_wait_policy(char** argv);
+
 /// True when a CUDA device is usable by this binary (built with CUDA and a GPU is visible).
 bool cuda_available();
 

@@ -12,6 +12,10 @@
 #include <cstdint>
 #include <vector>
 
+namespace npeff::dist {
+class Communicator;
+}
+
 namespace npeff::decomposition {
 
 /// Hyperparameters of `npeff decompose`; defaults are the paper's (Section 2.2, Appendix C).
@@ -45,16 +49,26 @@ class Decomposer {
  public:
   /// `pefs`: float32 [m, r, n] (normalised), on the compute device. Validates C <= m.
   Decomposer(at::Tensor pefs, std::int64_t components);
+  /// Data-parallel form (Appendix C.3): this process holds examples [first, first + m_local) of
+  /// `total_examples`; W is partitioned like the PEFs, H replicated, and the H-gradient and loss
+  /// are summed over `comm` once per step. Results equal the single-process run up to float
+  /// summation order.
+  Decomposer(at::Tensor local_pefs, std::int64_t components, dist::Communicator& comm,
+             std::int64_t total_examples, std::int64_t first);
 
-  /// Appendix C.4 initialisation from `seed` (drawn on the CPU, then moved: device-independent).
+  /// Appendix C.4 initialisation from `seed` (drawn on the CPU, then moved: device-independent;
+  /// every rank draws the full W and keeps its rows, so the partition does not change it).
   void initialize(std::uint64_t seed);
-  /// Sets W and H (e.g. from a checkpoint). float32 [m, C] and [C, n].
+  /// Sets this process's W rows and H (e.g. from a checkpoint). float32 [m_local, C], [C, n].
   void set_state(const at::Tensor& w, const at::Tensor& h);
 
   /// One step of Algorithm 1: B = G H^T; if `update_w`, the multiplicative W update (C.1); then
   /// the gradient step on H with learning rate `lr` (C.2). When `loss` is non-null it receives
   /// the loss at the start of the step (before either update), computed from the same B.
   void step(bool update_w, double lr, double* loss = nullptr);
+
+  /// The loss of eq. 4 at the current state (summed over all processes).
+  double loss();
 
   /// Only the multiplicative W update (C.1) with H fixed; never increases the loss (Lee & Seung).
   void update_coefficients();
@@ -64,7 +78,9 @@ class Decomposer {
 
   const at::Tensor& w() const { return w_; }
   const at::Tensor& h() const { return h_; }
-  std::int64_t examples() const { return m_; }
+  std::int64_t examples() const { return m_; }  ///< held by this process
+  std::int64_t first_example() const { return first_; }
+  std::int64_t total_examples() const { return total_; }
   std::int64_t rank() const { return r_; }
   std::int64_t dim() const { return n_; }
 
@@ -72,7 +88,9 @@ class Decomposer {
   at::Tensor g_flat_;  // [m r, n]
   at::Tensor w_, h_;   // [m, C], [C, n]
   std::int64_t m_, r_, n_, c_;
-  double g_sq_norm_;  // sum_i ||G_i^T G_i||^2
+  std::int64_t total_, first_;
+  dist::Communicator* comm_ = nullptr;  // null: single process
+  double g_sq_norm_;                    // sum_i ||G_i^T G_i||^2 over all examples
 };
 
 /// Fits W to fixed components H by `steps` multiplicative updates from W ~ U[0,1] (seed), as in

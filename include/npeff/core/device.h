@@ -1,0 +1,14 @@
+// The LibTorch device for --device, checked usable.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <string>
+
+namespace npeff {
+
+/// Parses --device ("cpu" | "cuda" | "cuda:N") and checks that this binary can use it
+/// (npeff::Error otherwise, see require_device).
+c10::Device select_device(const std::string& text);
+
+}  // namespace npeff

@@ -1,0 +1,53 @@
+// Files of the decomposition stage (docs/formats.md): `npeff.decomposition` (decompose's
+// result), `npeff.decomposition_checkpoint` (its resumable state) and `npeff.coefficients`
+// (fit-coeffs' result).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "npeff/decomposition/decomposition.h"
+#include "npeff/projection/projection_record.h"
+
+namespace npeff::decomposition {
+
+/// Loss history: the loss at the start of step `steps[k]`, `seconds[k]` after the run began.
+struct LossHistory {
+  std::vector<std::int64_t> steps;
+  std::vector<double> values;
+  std::vector<double> seconds;
+};
+
+struct DecompositionData {
+  at::Tensor w;            ///< float32 [m, C]
+  at::Tensor h;            ///< float32 [C, d], unit-norm rows
+  at::Tensor example_ids;  ///< int64 [m]
+  LossHistory loss;
+  bool has_projection = false;
+  projection::ProjectionRecord projection;
+};
+
+/// Writes the body of an npeff.decomposition file (header written by the caller).
+void write_decomposition(io::File& file, const DecomposeOptions& options,
+                         const DecompositionData& data, double final_loss, double relative_loss);
+/// Reads and validates an npeff.decomposition file.
+DecompositionData read_decomposition(const std::string& path);
+
+struct Checkpoint {
+  std::int64_t next_step = 0;  ///< the first step still to run
+  std::string config;          ///< canonical JSON of everything that determines the result
+  at::Tensor w;                ///< float32 [m, C], all examples
+  at::Tensor h;                ///< float32 [C, d]
+  LossHistory loss;
+};
+/// Atomically writes `path` (temp name, then rename).
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+/// Reads `path` when it exists (returns false otherwise).
+bool read_checkpoint(const std::string& path, Checkpoint& checkpoint);
+
+}  // namespace npeff::decomposition

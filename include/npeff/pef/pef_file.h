@@ -1,0 +1,55 @@
+// PEF files (schema `npeff.pefs`, docs/formats.md): one low-rank, projected PEF G_i [r, d] per
+// example. Written by compute-pefs (and synth-pefs); read by decompose, fit-coeffs and the
+// later stages, possibly from several files (shards) at once.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "npeff/io/hdf5.h"
+#include "npeff/projection/projection_record.h"
+
+namespace npeff::pef {
+
+constexpr const char* kPefSchema = "npeff.pefs";
+constexpr std::int64_t kPefSchemaVersion = 1;
+
+/// What one PEF file holds (from its metadata only).
+struct PefFileInfo {
+  std::string path;
+  std::int64_t examples = 0;  ///< m
+  std::int64_t rank = 0;      ///< r (rows per PEF)
+  std::int64_t dim = 0;       ///< d
+  io::DType dtype = io::DType::kFloat32;
+  bool has_projection = false;
+  projection::ProjectionRecord projection;  ///< valid when has_projection
+};
+
+/// Opens and validates `path` as an npeff.pefs file.
+PefFileInfo read_pef_info(const std::string& path);
+
+/// Checks that files can be decomposed together: same r and d, and the same projection (or none
+/// in all). Throws npeff::Error naming the mismatch and the files.
+void check_compatible(const std::vector<PefFileInfo>& files);
+
+/// PEFs of several files concatenated in the given order.
+struct PefSet {
+  at::Tensor pefs;         ///< float32 [m, r, d] (float16 files are upcast)
+  at::Tensor example_ids;  ///< int64 [m]
+  at::Tensor raw_norms;    ///< float64 [m]: ||G^T G||_F before normalisation (as stored)
+};
+
+/// Loads global examples [first, first + count) (count < 0: to the end) of `files`, which must
+/// be compatible. Used whole by single-process runs and by example range by each rank.
+PefSet load_pefs(const std::vector<PefFileInfo>& files, std::int64_t first = 0,
+                 std::int64_t count = -1);
+
+/// Writes an npeff.pefs file body (datasets and optional /projection); the caller has written the
+/// header (io::write_header with {kPefSchema, kPefSchemaVersion}) and commits.
+void write_pefs(io::File& file, const at::Tensor& pefs, const at::Tensor& example_ids,
+                const at::Tensor& raw_norms, const projection::ProjectionRecord* projection);
+
+}  // namespace npeff::pef

@@ -1,0 +1,108 @@
+#include "npeff/pef/pef_file.h"
+
+#include <ATen/ATen.h>
+
+#include "npeff/core/error.h"
+#include "npeff/io/schema.h"
+
+namespace npeff::pef {
+
+PefFileInfo read_pef_info(const std::string& path) {
+  const io::File f = io::File::open(path);
+  io::expect_schema(f, kPefSchema, kPefSchemaVersion);
+  PefFileInfo info;
+  info.path = path;
+  NPEFF_CHECK(f.root().has("pefs"), path, ": no /pefs dataset");
+  const io::Dataset ds = f.root().dataset("pefs");
+  const auto shape = ds.shape();
+  NPEFF_CHECK(shape.size() == 3, path, ":/pefs has ", shape.size(),
+              " dimensions, expected 3 ([examples, rank, dim])");
+  info.examples = shape[0];
+  info.rank = shape[1];
+  info.dim = shape[2];
+  info.dtype = ds.dtype();
+  NPEFF_CHECK(info.dtype == io::DType::kFloat32 || info.dtype == io::DType::kFloat16, path,
+              ":/pefs has dtype ", io::to_string(info.dtype), ", expected float32 or float16");
+  f.root().dataset("example_ids").expect(io::DType::kInt64, {info.examples});
+  f.root().dataset("raw_norms").expect(io::DType::kFloat64, {info.examples});
+  info.has_projection = projection::read_projection_group(f, info.projection);
+  if (info.has_projection) {
+    NPEFF_CHECK(info.projection.dim == info.dim, path,
+                ": /projection says d = ", info.projection.dim, " but /pefs has d = ", info.dim);
+  }
+  return info;
+}
+
+void check_compatible(const std::vector<PefFileInfo>& files) {
+  NPEFF_CHECK(!files.empty(), "no PEF files given");
+  const PefFileInfo& a = files.front();
+  for (const PefFileInfo& b : files) {
+    NPEFF_CHECK(b.dim == a.dim, b.path, " has PEF dimension d = ", b.dim, " but ", a.path,
+                " has d = ", a.dim, ": they were projected differently and cannot be combined");
+    NPEFF_CHECK(b.rank == a.rank, b.path, " has PEF rank ", b.rank, " but ", a.path, " has ",
+                a.rank);
+    NPEFF_CHECK(b.has_projection == a.has_projection, b.path,
+                b.has_projection ? " records a projection" : " records no projection", " but ",
+                a.path, a.has_projection ? " does" : " does not");
+    if (a.has_projection) {
+      NPEFF_CHECK(b.projection.same_as(a.projection), b.path, " was projected with (",
+                  b.projection.describe(), ") but ", a.path, " with (", a.projection.describe(),
+                  "): projections differ, the PEFs are not comparable");
+    }
+  }
+}
+
+PefSet load_pefs(const std::vector<PefFileInfo>& files, std::int64_t first, std::int64_t count) {
+  check_compatible(files);
+  std::int64_t total = 0;
+  for (const auto& f : files) total += f.examples;
+  if (count < 0) count = total - first;
+  NPEFF_CHECK(first >= 0 && count >= 0 && first + count <= total, "example range [", first, ", ",
+              first + count, ") is outside the ", total, " examples of the PEF files");
+  const std::int64_t r = files.front().rank, d = files.front().dim;
+  PefSet set{at::empty({count, r, d}, at::kFloat), at::empty({count}, at::kLong),
+             at::empty({count}, at::kDouble)};
+  std::int64_t file_start = 0, filled = 0;
+  for (const auto& info : files) {
+    const std::int64_t lo = std::max(first, file_start);
+    const std::int64_t hi = std::min(first + count, file_start + info.examples);
+    if (lo < hi) {
+      const io::File f = io::File::open(info.path);
+      const std::int64_t k = hi - lo, local = lo - file_start;
+      f.root().dataset("pefs").read_slab({local, 0, 0}, {k, r, d},
+                                         set.pefs.narrow(0, filled, k).data_ptr<float>());
+      std::vector<double> norms(static_cast<std::size_t>(info.examples));
+      f.root().dataset("raw_norms").read(norms.data());
+      std::vector<std::int64_t> ids(static_cast<std::size_t>(info.examples));
+      f.root().dataset("example_ids").read(ids.data());
+      for (std::int64_t i = 0; i < k; ++i) {
+        set.raw_norms[filled + i] = norms[local + i];
+        set.example_ids[filled + i] = ids[local + i];
+      }
+      filled += k;
+    }
+    file_start += info.examples;
+  }
+  NPEFF_ASSERT(filled == count, "loaded ", filled, " of ", count, " examples");
+  return set;
+}
+
+void write_pefs(io::File& file, const at::Tensor& pefs, const at::Tensor& example_ids,
+                const at::Tensor& raw_norms, const projection::ProjectionRecord* projection) {
+  NPEFF_ASSERT(pefs.dim() == 3 && pefs.scalar_type() == at::kFloat, "pefs must be float32 [m,r,d]");
+  const at::Tensor g = pefs.contiguous().cpu();
+  const at::Tensor ids = example_ids.to(at::kLong).contiguous().cpu();
+  const at::Tensor norms = raw_norms.to(at::kDouble).contiguous().cpu();
+  file.root()
+      .create_dataset("pefs", io::DType::kFloat32, {g.size(0), g.size(1), g.size(2)})
+      .write(g.data_ptr<float>());
+  file.root()
+      .create_dataset("example_ids", io::DType::kInt64, {ids.size(0)})
+      .write(ids.data_ptr<std::int64_t>());
+  file.root()
+      .create_dataset("raw_norms", io::DType::kFloat64, {norms.size(0)})
+      .write(norms.data_ptr<double>());
+  if (projection != nullptr) projection::write_projection_group(file, *projection);
+}
+
+}  // namespace npeff::pef

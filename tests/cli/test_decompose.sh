@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# decompose / fit-coeffs / synth-pefs end to end: planted recovery, multi-process equality under
+# mpirun (2 and 3 ranks, uneven), kill -9 and resume, refused inputs.
+# Usage: test_decompose.sh NPEFF_BINARY MAKE_TEST_FILES COMPARE_DATASETS. Closes with "N passed, M failed".
+set -u
+npeff=$(realpath "$1")
+make_files=$(realpath "$2")
+compare=$(realpath "$3")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+passed=0
+failed=0
+ok() { echo "ok: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
+expect() {  # expect CODE DESCRIPTION PATTERN -- command...
+  local code=$1 what=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [[ $rc -ne $code ]]; then bad "$what: exit $rc, expected $code"; echo "$out" | tail -5; return; fi
+  if [[ -n $pattern ]] && ! grep -Eq -- "$pattern" <<<"$out"; then
+    bad "$what: output does not match /$pattern/"; echo "$out" | tail -5; return
+  fi
+  ok "$what"
+}
+q="--log-level warn"
+algo="-C 16 --h-only-steps 300 --h-only-lr 0.001 --steps 700 --lr 0.003"
+
+expect 0 "synth-pefs" '' -- $npeff $q synth-pefs --examples 400 --dim 256 --components 16 --seed 1 --out p.h5
+expect 0 "decompose" '"relative_loss": [0-9.e-]+' -- $npeff $q decompose --pefs p.h5 $algo --out d1.h5 --json
+rel=$($npeff $q inspect --json d1.h5 | grep -o '"relative_loss": "[^"]*"' | grep -o '[0-9.e+-]*"$' | tr -d '"')
+if awk -v r="$rel" 'BEGIN { exit !(r < 1e-3) }'; then ok "planted relative loss $rel < 1e-3"; else bad "relative loss $rel"; fi
+expect 0 "inspect decomposition" 'npeff.decomposition' -- $npeff inspect d1.h5
+expect 0 "fit-coeffs reproduces a small loss" '"mean_example_loss"' -- $npeff $q fit-coeffs --decomposition d1.h5 --pefs p.h5 --out c.h5 --json
+
+if command -v mpirun >/dev/null 2>&1 && command -v h5diff >/dev/null 2>&1; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  for np in 2 3; do
+    expect 0 "mpirun -np $np decompose" '"processes": '$np -- mpirun -np $np $npeff $q decompose --pefs p.h5 $algo --out d$np.h5 --json
+    if "$compare" d1.h5 d$np.h5 W 1e-5 && "$compare" d1.h5 d$np.h5 H 1e-5 &&
+       h5diff d1.h5 d$np.h5 /example_ids /example_ids >/dev/null; then
+      ok "$np processes give the single-process W and H (<= 1e-5 relative)"
+    else
+      bad "$np processes differ from one"
+    fi
+  done
+else
+  echo "skipped: mpirun or h5diff not installed (tools/install-deps.sh installs them)"
+fi
+
+# kill -9 mid-run, rerun the same command: the same result as an uninterrupted run, bit for bit.
+expect 0 "synth-pefs (bigger)" '' -- $npeff $q synth-pefs --examples 3000 --dim 2048 --components 32 --seed 2 --out big.h5
+long="--pefs big.h5 -C 32 --h-only-steps 60 --h-only-lr 0.0003 --steps 240 --lr 0.001 --checkpoint-every 20"
+expect 0 "uninterrupted run" '' -- $npeff $q decompose $long --out full.h5
+$npeff $q decompose $long --out res.h5 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [[ -f res.h5.ckpt ]] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null && wait $pid 2>/dev/null
+if [[ -f res.h5.ckpt && ! -f res.h5 ]]; then ok "killed with a checkpoint and no output"; else bad "kill did not leave a checkpoint"; fi
+expect 0 "rerun resumes" 'resuming' -- $npeff decompose $long --out res.h5
+if h5diff full.h5 res.h5 /W /W >/dev/null && h5diff full.h5 res.h5 /H /H >/dev/null; then
+  ok "resumed result is identical to the uninterrupted one"
+else
+  bad "resumed result differs"
+fi
+[[ ! -e res.h5.ckpt ]] && ok "checkpoint removed after success" || bad "checkpoint left behind"
+$npeff $q decompose $long --out again.h5 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [[ -f again.h5.ckpt ]] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null && wait $pid 2>/dev/null
+expect 2 "a changed config refuses to resume" 'different inputs or settings' -- $npeff $q decompose $long --seed 9 --out again.h5
+
+# Refused inputs.
+"$make_files" . || bad "make_test_files"
+expect 0 "synth-pefs d=128" '' -- $npeff $q synth-pefs --examples 50 --dim 128 --components 4 --out other.h5
+expect 2 "files with different d" 'cannot be combined' -- $npeff $q decompose --pefs p.h5 other.h5 -C 4 --out x.h5
+expect 2 "more components than examples" 'exceeds the number of examples' -- $npeff $q decompose --pefs other.h5 -C 51 --out x.h5
+expect 2 "NaN PEFs are refused with their ids" 'NaN or Inf \(example ids 3 in' -- $npeff $q decompose --pefs bad_pefs.h5 -C 2 --out x.h5 --drop-zero
+expect 2 "zero PEFs are refused with their ids" 'all zero \(example ids 5 in' -- $npeff $q decompose --pefs bad_pefs.h5 -C 2 --out x.h5 --drop-nonfinite
+expect 0 "--drop-nonfinite --drop-zero leave 18" '"examples": 18' -- $npeff $q decompose --pefs bad_pefs.h5 -C 2 --steps 5 --h-only-steps 5 --out x.h5 --drop-nonfinite --drop-zero --json
+expect 2 "PEFs of different projections" 'projection' -- $npeff $q decompose --pefs bad_pefs.h5 projected_pefs.h5 -C 2 --out y.h5
+expect 2 "fit-coeffs with another projection" 'different projections' -- $npeff $q fit-coeffs --decomposition x.h5 --pefs projected_pefs.h5 --out y.h5
+expect 2 "decompose of a non-PEF file" "expected an 'npeff.pefs' file" -- $npeff $q decompose --pefs d1.h5 -C 2 --out y.h5
+[[ ! -e y.h5 ]] && ok "failed runs leave no output" || bad "a failed run left y.h5"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
