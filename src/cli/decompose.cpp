@@ -29,6 +29,7 @@ struct DecomposeCliOptions {
   std::int64_t checkpoint_every = 500;   ///< steps between checkpoints (OUT.ckpt); 0 = none
   bool drop_nonfinite = false;           ///< drop PEFs with NaN/Inf instead of refusing
   bool drop_zero = false;                ///< drop all-zero PEFs instead of refusing
+  std::string compute_dtype = "fp32";    ///< fp32 | tf32 | bf16 for the two large products
   bool json = false;                     ///< JSON summary on stdout
 };
 
@@ -48,6 +49,7 @@ std::string config_json(const DecomposeCliOptions& o, const std::vector<pef::Pef
                         {"seed", o.algo.seed},
                         {"drop_nonfinite", o.drop_nonfinite},
                         {"drop_zero", o.drop_zero},
+                        {"compute_dtype", o.compute_dtype},
                         {"processes", processes}}
       .dump();
 }
@@ -119,6 +121,7 @@ int run_decompose(const DecomposeCliOptions& o, const GlobalOptions& g) {
   pefs = pefs.to(dev);
   decomposition::normalize_pefs(pefs);
   decomposition::Decomposer dec(pefs, a.components, comm, total, first);
+  dec.set_compute_dtype(decomposition::parse_compute_dtype(o.compute_dtype));
 
   const std::string config = config_json(o, files, size);
   const std::string ckpt_path = o.out + ".ckpt";
@@ -248,6 +251,10 @@ void add_decompose_command(CLI::App& app, const GlobalOptions& global, Runner& r
       ->capture_default_str();
   sub->add_option("--checkpoint-every", o->checkpoint_every, "Checkpoint every N steps (0: never)")
       ->capture_default_str();
+  sub->add_option("--compute-dtype", o->compute_dtype,
+                  "Precision of the two large products: fp32 | tf32 (CUDA) | bf16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
   sub->add_flag("--drop-nonfinite", o->drop_nonfinite, "Leave out PEFs with NaN/Inf entries");
   sub->add_flag("--drop-zero", o->drop_zero, "Leave out all-zero PEFs");
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");

@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 
 #include <cmath>
 
@@ -27,12 +28,14 @@ at::Tensor grams(const at::Tensor& pefs) {
   return at::bmm(pefs, pefs.transpose(1, 2)).to(at::kDouble);
 }
 
-// B = G H^T as [m, r, C], N_ij = sum_k B_ikj^2 as [m, C], and M = (H H^T) o (H H^T).
+// B = G H^T as [m, r, C], N_ij = sum_k B_ikj^2 as [m, C], and M = (H H^T) o (H H^T). The product
+// runs in G's dtype (float32 or bfloat16) and B is returned as float32.
 struct Products {
   at::Tensor b, n, m;
 };
 Products products(const at::Tensor& g_flat, std::int64_t m, std::int64_t r, const at::Tensor& h) {
-  at::Tensor b = at::mm(g_flat, h.t()).view({m, r, h.size(0)});
+  at::Tensor b =
+      at::mm(g_flat, h.to(g_flat.scalar_type()).t()).to(at::kFloat).view({m, r, h.size(0)});
   at::Tensor n = b.square().sum(1);
   at::Tensor hh = at::mm(h, h.t());
   return {b, n, hh.square()};
@@ -138,10 +141,28 @@ void Decomposer::step(bool update_w, double lr, double* loss) {
   const at::Tensor hh = at::mm(h_, h_.t());
   const at::Tensor t1 = at::mm(at::mm(w_.t(), w_) * hh, h_).mul_(4.0);
   const at::Tensor e = (p.b * w_.unsqueeze(1)).reshape({m_ * r_, c_});
-  const at::Tensor t2 = at::mm(e.t(), g_flat_).mul_(-4.0);
+  const at::Tensor t2 = at::mm(e.t().to(g_flat_.scalar_type()), g_flat_).to(at::kFloat).mul_(-4.0);
   at::Tensor grad = t1 + t2;
   if (comm_ != nullptr) comm_->allreduce_sum(grad);  // the one all-reduce per step (C.3)
   h_ = h_ - grad * lr;
+}
+
+ComputeDtype parse_compute_dtype(const std::string& text) {
+  if (text == "fp32") return ComputeDtype::kFp32;
+  if (text == "tf32") return ComputeDtype::kTf32;
+  if (text == "bf16") return ComputeDtype::kBf16;
+  NPEFF_FAIL("unknown --compute-dtype '", text, "': expected fp32, tf32 or bf16");
+}
+
+void Decomposer::set_compute_dtype(ComputeDtype dtype) {
+  dtype_ = dtype;
+  if (dtype == ComputeDtype::kTf32) {
+    NPEFF_CHECK(g_flat_.is_cuda(),
+                "--compute-dtype tf32 needs --device cuda (TensorFloat-32 is a "
+                "GPU tensor-core format)");
+    at::globalContext().setAllowTF32CuBLAS(true);
+  }
+  g_flat_ = g_flat_.to(dtype == ComputeDtype::kBf16 ? at::kBFloat16 : at::kFloat);
 }
 
 double Decomposer::loss() {

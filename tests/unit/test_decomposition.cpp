@@ -14,6 +14,7 @@
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition.h"
 #include "npeff/pef/synthetic.h"
+#include "npeff/projection/projection.h"
 
 namespace npeff::decomposition {
 namespace {
@@ -160,6 +161,54 @@ TEST(Decomposition, FitCoefficientsReproducesW) {
   const at::Tensor w = fit_coefficients(g, run.dec.h(), 2000, 99);
   const double rel = ((w - run.dec.w()).norm() / run.dec.w().norm()).item<double>();
   EXPECT_LE(rel, 1e-3);
+}
+
+TEST(Decomposition, Bf16ComputeStillRecoversPlantedComponents) {
+  // bfloat16 products (8-bit mantissa): the loss floor rises but the components are found.
+  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
+  at::Tensor g = planted.pefs.clone();
+  normalize_pefs(g);
+  Decomposer dec(g, 16);
+  dec.set_compute_dtype(ComputeDtype::kBf16);
+  dec.initialize(3);
+  for (int t = 0; t < kHOnlySteps + kJointSteps; ++t)
+    dec.step(t >= kHOnlySteps, t < kHOnlySteps ? kHOnlyLr : kLr);
+  dec.normalize_components();
+  EXPECT_LT(npeff_loss(g, dec.w(), dec.h()) / pef_sq_norm_sum(g), 1e-2);
+  for (float c : matched_cosines(dec.h(), planted.h)) EXPECT_GE(c, 0.99f);
+  EXPECT_THROW(dec.set_compute_dtype(ComputeDtype::kTf32), Error);  // CPU tensors
+  EXPECT_THROW(parse_compute_dtype("fp8"), Error);
+}
+
+TEST(Decomposition, CommutesWithTheRandomProjection) {
+  // Appendix C.6: decomposing projected PEFs G_i A^T gives (approximately) the coefficients of
+  // decomposing the unprojected ones, because A preserves inner products. Planted problem in
+  // n = 10^5, projected to d = 4096 with the paper's sparse projection.
+  const std::int64_t m = 120, n = 100000, d = 4096, c = 8;
+  const pef::PlantedPefs planted = pef::make_planted_pefs({m, n, c, 2, 0.0, 21});
+  at::Tensor g = planted.pefs.clone();
+  const projection::Projection proj({5, d, 0, projection::Kind::kSparse});
+  at::Tensor gp = projection::project(proj, g.reshape({-1, n})).reshape({m, -1, d});
+  normalize_pefs(g);
+  normalize_pefs(gp);
+  // The same initial state in both spaces: W0, and H0' = H0 A^T (the projection of H0's rows).
+  Decomposer full(g, c), projected(gp, c);
+  full.initialize(7);
+  projected.set_state(full.w(), projection::project(proj, full.h()));
+  for (Decomposer* dec : {&full, &projected}) {
+    for (int t = 0; t < 300; ++t) dec->step(t >= 100, t < 100 ? 0.003 : 0.01);
+    dec->normalize_components();
+  }
+  const at::Tensor w = full.w(), wp = projected.w();
+  // Both reach the planted solution; components may come out in another order (the projection
+  // perturbs the early trajectory), so coefficient columns are matched one to one first.
+  const auto cos = matched_cosines(wp.t(), w.t());
+  const float worst = *std::min_element(cos.begin(), cos.end());
+  std::printf(
+      "relative loss: unprojected %.3e, projected %.3e; matched coefficient cosine min %.5f\n",
+      npeff_loss(g, w, full.h()) / pef_sq_norm_sum(g),
+      npeff_loss(gp, wp, projected.h()) / pef_sq_norm_sum(gp), worst);
+  EXPECT_GE(worst, 0.99f);
 }
 
 TEST(Decomposition, SameSeedSameBits) {

@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace npeff::dist {
@@ -17,6 +18,12 @@ class Communicator;
 }
 
 namespace npeff::decomposition {
+
+/// Precision of the two large products (B = G H^T and E^T G). W, H and everything else stay
+/// float32. kTf32: TensorFloat-32 tensor cores (CUDA only); kBf16: G is held in bfloat16 (half the
+/// memory) and both products take bfloat16 inputs with float32 accumulation.
+enum class ComputeDtype { kFp32, kTf32, kBf16 };
+ComputeDtype parse_compute_dtype(const std::string& text);  // "fp32" | "tf32" | "bf16"
 
 /// Hyperparameters of `npeff decompose`; defaults are the paper's (Section 2.2, Appendix C).
 struct DecomposeOptions {
@@ -27,6 +34,7 @@ struct DecomposeOptions {
   double lr = 3e-4;                  ///< learning rate of the joint steps
   std::uint64_t seed = 0;            ///< initialisation seed (W ~ U[0,1], H ~ N(0, 2/(C n)))
   std::int64_t log_every = 50;       ///< loss is evaluated every this many steps (and at the end)
+  ComputeDtype compute_dtype = ComputeDtype::kFp32;  ///< precision of the two large products
 };
 
 /// Scales every G_i in place so that ||G_i^T G_i||_F = 1 (paper Section 2.2) and returns the
@@ -55,6 +63,9 @@ class Decomposer {
   /// summation order.
   Decomposer(at::Tensor local_pefs, std::int64_t components, dist::Communicator& comm,
              std::int64_t total_examples, std::int64_t first);
+
+  /// Chooses the precision of the two large products (default fp32). tf32 requires CUDA.
+  void set_compute_dtype(ComputeDtype dtype);
 
   /// Appendix C.4 initialisation from `seed` (drawn on the CPU, then moved: device-independent;
   /// every rank draws the full W and keeps its rows, so the partition does not change it).
@@ -85,8 +96,9 @@ class Decomposer {
   std::int64_t dim() const { return n_; }
 
  private:
-  at::Tensor g_flat_;  // [m r, n]
-  at::Tensor w_, h_;   // [m, C], [C, n]
+  at::Tensor g_flat_;  // [m r, n], float32 or bfloat16 (compute dtype)
+  ComputeDtype dtype_ = ComputeDtype::kFp32;
+  at::Tensor w_, h_;  // [m, C], [C, n]
   std::int64_t m_, r_, n_, c_;
   std::int64_t total_, first_;
   dist::Communicator* comm_ = nullptr;  // null: single process
