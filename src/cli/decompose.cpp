@@ -18,6 +18,7 @@
 #include "npeff/io/hdf5.h"
 #include "npeff/io/schema.h"
 #include "npeff/pef/pef_file.h"
+#include "npeff/pef/pef_source.h"
 
 namespace npeff::cli {
 namespace {
@@ -30,6 +31,9 @@ struct DecomposeCliOptions {
   bool drop_nonfinite = false;           ///< drop PEFs with NaN/Inf instead of refusing
   bool drop_zero = false;                ///< drop all-zero PEFs instead of refusing
   std::string compute_dtype = "fp32";    ///< fp32 | tf32 | bf16 for the two large products
+  std::string storage_dtype = "fp32";    ///< fp32 | fp16 | bf16: in-memory copy of G
+  bool out_of_core = false;              ///< stream G from the files every step
+  std::int64_t block_examples = 4096;    ///< examples per streamed block (--out-of-core)
   bool json = false;                     ///< JSON summary on stdout
 };
 
@@ -50,6 +54,8 @@ std::string config_json(const DecomposeCliOptions& o, const std::vector<pef::Pef
                         {"drop_nonfinite", o.drop_nonfinite},
                         {"drop_zero", o.drop_zero},
                         {"compute_dtype", o.compute_dtype},
+                        {"storage_dtype", o.storage_dtype},
+                        {"out_of_core", o.out_of_core},
                         {"processes", processes}}
       .dump();
 }
@@ -74,6 +80,66 @@ std::string ids_text(const at::Tensor& ids) {
   return out;
 }
 
+// This process's examples, ready for the decomposition.
+struct Local {
+  std::unique_ptr<decomposition::PefSource> source;
+  at::Tensor ids;      // example ids of the local rows
+  std::int64_t total;  // examples over all processes (after drops)
+  std::int64_t first;  // global index of the first local row
+};
+
+// Refuses (or drops, when asked and in memory) non-finite and all-zero PEFs, collectively so
+// that every process agrees; returns the mask of rows to keep.
+at::Tensor check_bad(const DecomposeCliOptions& o, dist::Communicator& comm,
+                     const at::Tensor& nonfinite, const at::Tensor& zero, const at::Tensor& ids) {
+  at::Tensor bad = at::stack({nonfinite.sum(), zero.sum()}).to(at::kLong);
+  comm.allreduce_sum(bad);
+  const std::int64_t n_nonfinite = bad[0].item<std::int64_t>(),
+                     n_zero = bad[1].item<std::int64_t>();
+  const char* how = o.out_of_core ? "; --out-of-core cannot drop them: fix the input or load it "
+                                    "in memory with --drop-nonfinite/--drop-zero"
+                                  : "";
+  NPEFF_CHECK(n_nonfinite == 0 || (o.drop_nonfinite && !o.out_of_core), n_nonfinite,
+              " PEFs contain NaN or Inf (example ids ", ids_text(ids.masked_select(nonfinite)),
+              " in this process's share); rerun with --drop-nonfinite to leave them out", how);
+  NPEFF_CHECK(n_zero == 0 || (o.drop_zero && !o.out_of_core), n_zero,
+              " PEFs are all zero (example ids ", ids_text(ids.masked_select(zero)),
+              " in this process's share); rerun with --drop-zero to leave them out", how);
+  if (n_nonfinite + n_zero > 0 && comm.rank() == 0)
+    log::warn("dropping ", n_nonfinite, " non-finite and ", n_zero, " all-zero PEFs");
+  return ~(nonfinite | zero);
+}
+
+Local prepare(const DecomposeCliOptions& o, const std::vector<pef::PefFileInfo>& files,
+              std::int64_t total_in, dist::Communicator& comm, const c10::Device& dev) {
+  std::int64_t first_in = 0, count_in = 0;
+  dist::partition(total_in, comm.rank(), comm.size(), first_in, count_in);
+  if (o.out_of_core) {
+    NPEFF_CHECK(o.block_examples > 0, "--block-examples must be positive");
+    auto source =
+        std::make_unique<pef::FilePefSource>(files, first_in, count_in, dev, o.block_examples);
+    check_bad(o, comm, source->nonfinite(), source->zero(), source->example_ids());
+    at::Tensor ids = source->example_ids();
+    return {std::move(source), ids, total_in, first_in};
+  }
+  pef::PefSet set = pef::load_pefs(files, first_in, count_in);
+  const at::Tensor flat = set.pefs.flatten(1);
+  const at::Tensor nonfinite = (~at::isfinite(flat)).any(1);
+  const at::Tensor zero = (flat == 0).all(1) & ~nonfinite;
+  const at::Tensor keep = check_bad(o, comm, nonfinite, zero, set.example_ids);
+  at::Tensor pefs = set.pefs.index({keep});
+  at::Tensor counts = at::zeros({comm.size()}, at::kLong);
+  counts[comm.rank()] = pefs.size(0);
+  comm.allreduce_sum(counts);
+  pefs = pefs.to(dev);
+  decomposition::normalize_pefs(pefs);
+  if (o.storage_dtype != "fp32")
+    pefs = pefs.to(o.storage_dtype == "fp16" ? at::kHalf : at::kBFloat16);
+  return {decomposition::memory_source(pefs), set.example_ids.masked_select(keep),
+          counts.sum().item<std::int64_t>(),
+          counts.narrow(0, 0, comm.rank()).sum().item<std::int64_t>()};
+}
+
 int run_decompose(const DecomposeCliOptions& o, const GlobalOptions& g) {
   const c10::Device dev = select_device(g.device);
   dist::Communicator& comm = dist::world();
@@ -89,38 +155,12 @@ int run_decompose(const DecomposeCliOptions& o, const GlobalOptions& g) {
   pef::check_compatible(files);
   std::int64_t total_in = 0;
   for (const auto& f : files) total_in += f.examples;
-  std::int64_t first_in = 0, count_in = 0;
-  dist::partition(total_in, rank, size, first_in, count_in);
-  pef::PefSet set = pef::load_pefs(files, first_in, count_in);
-
-  // Bad PEFs: non-finite or all-zero. Decided collectively so that every rank agrees.
-  const at::Tensor flat = set.pefs.flatten(1);
-  const at::Tensor nonfinite = (~at::isfinite(flat)).any(1);
-  const at::Tensor zero = (flat == 0).all(1) & ~nonfinite;
-  at::Tensor bad = at::stack({nonfinite.sum(), zero.sum()}).to(at::kLong);
-  comm.allreduce_sum(bad);
-  NPEFF_CHECK(bad[0].item<std::int64_t>() == 0 || o.drop_nonfinite, bad[0].item<std::int64_t>(),
-              " PEFs contain NaN or Inf (example ids ",
-              ids_text(set.example_ids.masked_select(nonfinite)),
-              " in this process's share); rerun with --drop-nonfinite to leave them out");
-  NPEFF_CHECK(bad[1].item<std::int64_t>() == 0 || o.drop_zero, bad[1].item<std::int64_t>(),
-              " PEFs are all zero (example ids ", ids_text(set.example_ids.masked_select(zero)),
-              " in this process's share); rerun with --drop-zero to leave them out");
-  const at::Tensor keep = ~(nonfinite | zero);
-  at::Tensor pefs = set.pefs.index({keep});
-  const at::Tensor ids = set.example_ids.masked_select(keep);
-  at::Tensor counts = at::zeros({size}, at::kLong);
-  counts[rank] = pefs.size(0);
-  comm.allreduce_sum(counts);
-  const std::int64_t total = counts.sum().item<std::int64_t>();
-  const std::int64_t first = counts.narrow(0, 0, rank).sum().item<std::int64_t>();
-  if (bad.sum().item<std::int64_t>() > 0 && rank == 0)
-    log::warn("dropped ", bad[0].item<std::int64_t>(), " non-finite and ",
-              bad[1].item<std::int64_t>(), " all-zero PEFs; ", total, " remain");
-
-  pefs = pefs.to(dev);
-  decomposition::normalize_pefs(pefs);
-  decomposition::Decomposer dec(pefs, a.components, comm, total, first);
+  Local local = prepare(o, files, total_in, comm, dev);
+  const std::int64_t total = local.total, first = local.first;
+  const at::Tensor ids = local.ids;
+  decomposition::Decomposer dec(std::move(local.source), a.components, comm, local.total,
+                                local.first);
+  dec.set_block_examples(o.out_of_core ? o.block_examples : 0);
   dec.set_compute_dtype(decomposition::parse_compute_dtype(o.compute_dtype));
 
   const std::string config = config_json(o, files, size);
@@ -134,7 +174,7 @@ int run_decompose(const DecomposeCliOptions& o, const GlobalOptions& g) {
                 " was made with different inputs or settings; delete it to start over, or rerun "
                 "with the same ones.\n  checkpoint: ",
                 ck.config, "\n  this run:   ", config);
-    dec.set_state(ck.w.narrow(0, first, pefs.size(0)), ck.h);
+    dec.set_state(ck.w.narrow(0, first, dec.examples()), ck.h);
     start = ck.next_step;
     history = ck.loss;
     seconds_before = history.seconds.empty() ? 0 : history.seconds.back();
@@ -185,9 +225,7 @@ int run_decompose(const DecomposeCliOptions& o, const GlobalOptions& g) {
       history,
       files.front().has_projection,
       files.front().projection};
-  at::Tensor sq = at::full({1}, decomposition::pef_sq_norm_sum(pefs), at::kDouble);
-  comm.allreduce_sum(sq);
-  const double relative = final_loss / sq.item<double>();
+  const double relative = final_loss / dec.pef_sq_norm();
   if (rank == 0) {
     io::File file = io::File::create(o.out);
     nlohmann::json provenance = nlohmann::json::parse(config);
@@ -255,6 +293,14 @@ void add_decompose_command(CLI::App& app, const GlobalOptions& global, Runner& r
                   "Precision of the two large products: fp32 | tf32 (CUDA) | bf16")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  sub->add_option("--storage-dtype", o->storage_dtype,
+                  "In-memory precision of G: fp32 | fp16 | bf16 (upcast per block)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  sub->add_flag("--out-of-core", o->out_of_core,
+                "Stream G from the PEF files every step instead of holding it in memory");
+  sub->add_option("--block-examples", o->block_examples, "Examples per block with --out-of-core")
+      ->capture_default_str();
   sub->add_flag("--drop-nonfinite", o->drop_nonfinite, "Leave out PEFs with NaN/Inf entries");
   sub->add_flag("--drop-zero", o->drop_zero, "Leave out all-zero PEFs");
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");

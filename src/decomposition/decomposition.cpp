@@ -41,13 +41,6 @@ Products products(const at::Tensor& g_flat, std::int64_t m, std::int64_t r, cons
   return {b, n, hh.square()};
 }
 
-double loss_from(double g_sq, const at::Tensor& w, const at::Tensor& n, const at::Tensor& mm) {
-  const at::Tensor wd = w.to(at::kDouble);
-  const double cross = (wd * n.to(at::kDouble)).sum().item<double>();
-  const double quad = (wd * at::mm(wd, mm.to(at::kDouble))).sum().item<double>();
-  return g_sq - 2 * cross + quad;
-}
-
 }  // namespace
 
 at::Tensor normalize_pefs(at::Tensor& pefs) {
@@ -78,74 +71,29 @@ at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, con
   return (g_sq - 2 * cross + quad).cpu();
 }
 
-Decomposer::Decomposer(at::Tensor pefs, std::int64_t components)
-    : Decomposer(std::move(pefs), components, dist::world(), -1, 0) {}
+namespace {
 
-Decomposer::Decomposer(at::Tensor pefs, std::int64_t components, dist::Communicator& comm,
-                       std::int64_t total_examples, std::int64_t first) {
-  check_pefs(pefs);
-  m_ = pefs.size(0);
-  r_ = pefs.size(1);
-  n_ = pefs.size(2);
-  c_ = components;
-  comm_ = comm.size() > 1 && total_examples >= 0 ? &comm : nullptr;
-  total_ = comm_ != nullptr ? total_examples : m_;
-  first_ = comm_ != nullptr ? first : 0;
-  NPEFF_CHECK(c_ > 0, "the number of components must be positive, got ", c_);
-  NPEFF_CHECK(c_ <= total_, "the number of components (", c_, ") exceeds the number of examples (",
-              total_, ")");
-  NPEFF_ASSERT(first_ >= 0 && first_ + m_ <= total_, "bad partition");
-  at::Tensor sq = at::full({1}, pef_sq_norm_sum(pefs), at::kDouble);
-  if (comm_ != nullptr) comm_->allreduce_sum(sq);
-  g_sq_norm_ = sq.item<double>();
-  g_flat_ = pefs.reshape({m_ * r_, n_}).contiguous();
-}
-
-void Decomposer::initialize(std::uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto opts = g_flat_.options();
-  // Appendix C.4: W ~ U[0, 1]; H ~ N(0, sd = sqrt(2) / sqrt(C n)) so that the initial
-  // reconstructions have roughly unit Frobenius norm, like the normalised PEFs.
-  w_ = at::rand({total_, c_}, gen, at::kFloat).narrow(0, first_, m_).contiguous().to(opts.device());
-  h_ = (at::randn({c_, n_}, gen, at::kFloat) * std::sqrt(2.0 / (static_cast<double>(c_) * n_)))
-           .to(opts.device());
-}
-
-void Decomposer::set_state(const at::Tensor& w, const at::Tensor& h) {
-  NPEFF_CHECK(w.dim() == 2 && w.size(0) == m_ && w.size(1) == c_, "W has shape ", w.sizes(),
-              ", expected [", m_, ", ", c_, "]");
-  NPEFF_CHECK(h.dim() == 2 && h.size(0) == c_ && h.size(1) == n_, "H has shape ", h.sizes(),
-              ", expected [", c_, ", ", n_, "]");
-  w_ = w.to(g_flat_.options()).contiguous();
-  h_ = h.to(g_flat_.options()).contiguous();
-}
-
-void Decomposer::step(bool update_w, double lr, double* loss) {
-  NPEFF_ASSERT(w_.defined() && h_.defined(), "step() before initialize()");
-  const Products p = products(g_flat_, m_, r_, h_);
-  if (loss != nullptr) {
-    if (comm_ == nullptr) {
-      *loss = loss_from(g_sq_norm_, w_, p.n, p.m);
-    } else {
-      at::Tensor parts = at::full({1}, loss_from(0.0, w_, p.n, p.m), at::kDouble);
-      comm_->allreduce_sum(parts);
-      *loss = g_sq_norm_ + parts.item<double>();
-    }
+class MemorySource : public PefSource {
+ public:
+  explicit MemorySource(at::Tensor pefs) : pefs_(std::move(pefs)) {
+    NPEFF_CHECK(pefs_.defined() && pefs_.dim() == 3, "PEFs must be a [m, r, n] tensor");
+    const auto t = pefs_.scalar_type();
+    NPEFF_CHECK(t == at::kFloat || t == at::kHalf || t == at::kBFloat16,
+                "PEFs must be float32, float16 or bfloat16, got ", c10::toString(t));
   }
-  if (update_w) {
-    // C.1: W <- W o N / D with D = W ((H H^T) o (H H^T)); B (and so N) is unchanged by it.
-    const at::Tensor d = at::mm(w_, p.m);
-    w_ = w_ * p.n / d.clamp_min(kTiny);
+  std::int64_t examples() const override { return pefs_.size(0); }
+  std::int64_t rank() const override { return pefs_.size(1); }
+  std::int64_t dim() const override { return pefs_.size(2); }
+  c10::Device device() const override { return pefs_.device(); }
+  at::Tensor block(std::int64_t first, std::int64_t count) override {
+    return pefs_.narrow(0, first, count).to(at::kFloat);  // a view when already float32
   }
-  // C.2: T1 = 4 ((W^T W) o (H H^T)) H;  T2 = -4 E^T G with E[(i,k), j] = W_ij B_ikj.
-  const at::Tensor hh = at::mm(h_, h_.t());
-  const at::Tensor t1 = at::mm(at::mm(w_.t(), w_) * hh, h_).mul_(4.0);
-  const at::Tensor e = (p.b * w_.unsqueeze(1)).reshape({m_ * r_, c_});
-  const at::Tensor t2 = at::mm(e.t().to(g_flat_.scalar_type()), g_flat_).to(at::kFloat).mul_(-4.0);
-  at::Tensor grad = t1 + t2;
-  if (comm_ != nullptr) comm_->allreduce_sum(grad);  // the one all-reduce per step (C.3)
-  h_ = h_ - grad * lr;
-}
+
+ private:
+  at::Tensor pefs_;
+};
+
+}  // namespace
 
 ComputeDtype parse_compute_dtype(const std::string& text) {
   if (text == "fp32") return ComputeDtype::kFp32;
@@ -154,27 +102,137 @@ ComputeDtype parse_compute_dtype(const std::string& text) {
   NPEFF_FAIL("unknown --compute-dtype '", text, "': expected fp32, tf32 or bf16");
 }
 
+std::unique_ptr<PefSource> memory_source(at::Tensor pefs) {
+  return std::make_unique<MemorySource>(std::move(pefs));
+}
+
+Decomposer::Decomposer(at::Tensor pefs, std::int64_t components)
+    : Decomposer(std::move(pefs), components, dist::world(), -1, 0) {}
+
+Decomposer::Decomposer(at::Tensor pefs, std::int64_t components, dist::Communicator& comm,
+                       std::int64_t total_examples, std::int64_t first)
+    : Decomposer((check_pefs(pefs), memory_source(std::move(pefs))), components, comm,
+                 total_examples, first) {}
+
+Decomposer::Decomposer(std::unique_ptr<PefSource> source, std::int64_t components,
+                       dist::Communicator& comm, std::int64_t total_examples, std::int64_t first)
+    : source_(std::move(source)) {
+  m_ = source_->examples();
+  r_ = source_->rank();
+  n_ = source_->dim();
+  c_ = components;
+  comm_ = comm.size() > 1 && total_examples >= 0 ? &comm : nullptr;
+  total_ = comm_ != nullptr ? total_examples : m_;
+  first_ = comm_ != nullptr ? first : 0;
+  NPEFF_CHECK(c_ > 0, "the number of components must be positive, got ", c_);
+  NPEFF_CHECK(c_ <= total_, "the number of components (", c_, ") exceeds the number of examples (",
+              total_, ")");
+  NPEFF_ASSERT(first_ >= 0 && first_ + m_ <= total_, "bad partition");
+  double local_sq = 0;
+  for_each_block([&](std::int64_t, std::int64_t count, const at::Tensor& g) {
+    local_sq += pef_sq_norm_sum(g.to(at::kFloat).view({count, r_, n_}));
+  });
+  at::Tensor sq = at::full({1}, local_sq, at::kDouble);
+  if (comm_ != nullptr) comm_->allreduce_sum(sq);
+  g_sq_norm_ = sq.item<double>();
+}
+
+void Decomposer::set_block_examples(std::int64_t examples) {
+  NPEFF_CHECK(examples >= 0, "block size must be >= 0 (0: all examples at once)");
+  block_examples_ = examples;
+}
+
+template <typename Fn>
+void Decomposer::for_each_block(Fn&& fn) {
+  const std::int64_t bs = block_examples_ > 0 ? block_examples_ : std::max<std::int64_t>(m_, 1);
+  const auto dtype = dtype_ == ComputeDtype::kBf16 ? at::kBFloat16 : at::kFloat;
+  for (std::int64_t b0 = 0; b0 < m_; b0 += bs) {
+    const std::int64_t count = std::min(bs, m_ - b0);
+    fn(b0, count, source_->block(b0, count).reshape({count * r_, n_}).to(dtype));
+  }
+}
+
+void Decomposer::initialize(std::uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const c10::Device device = source_->device();
+  // Appendix C.4: W ~ U[0, 1]; H ~ N(0, sd = sqrt(2) / sqrt(C n)) so that the initial
+  // reconstructions have roughly unit Frobenius norm, like the normalised PEFs. Every process
+  // draws the full W and keeps its rows, so the partition does not change the draw.
+  w_ = at::rand({total_, c_}, gen, at::kFloat).narrow(0, first_, m_).contiguous().to(device);
+  h_ = (at::randn({c_, n_}, gen, at::kFloat) * std::sqrt(2.0 / (static_cast<double>(c_) * n_)))
+           .to(device);
+}
+
+void Decomposer::set_state(const at::Tensor& w, const at::Tensor& h) {
+  NPEFF_CHECK(w.dim() == 2 && w.size(0) == m_ && w.size(1) == c_, "W has shape ", w.sizes(),
+              ", expected [", m_, ", ", c_, "]");
+  NPEFF_CHECK(h.dim() == 2 && h.size(0) == c_ && h.size(1) == n_, "H has shape ", h.sizes(),
+              ", expected [", c_, ", ", n_, "]");
+  w_ = w.to(source_->device(), at::kFloat).contiguous();
+  h_ = h.to(source_->device(), at::kFloat).contiguous();
+}
+
 void Decomposer::set_compute_dtype(ComputeDtype dtype) {
-  dtype_ = dtype;
   if (dtype == ComputeDtype::kTf32) {
-    NPEFF_CHECK(g_flat_.is_cuda(),
-                "--compute-dtype tf32 needs --device cuda (TensorFloat-32 is a "
-                "GPU tensor-core format)");
+    NPEFF_CHECK(source_->device().is_cuda(),
+                "--compute-dtype tf32 needs --device cuda "
+                "(TensorFloat-32 is a GPU tensor-core format)");
     at::globalContext().setAllowTF32CuBLAS(true);
   }
-  g_flat_ = g_flat_.to(dtype == ComputeDtype::kBf16 ? at::kBFloat16 : at::kFloat);
+  dtype_ = dtype;
+}
+
+void Decomposer::step(bool update_w, double lr, double* loss) {
+  NPEFF_ASSERT(w_.defined() && h_.defined(), "step() before initialize()");
+  const at::Tensor hh = at::mm(h_, h_.t());
+  const at::Tensor hh2 = hh.square();  // (H H^T) o (H H^T)
+  at::Tensor t2 = at::zeros_like(h_);
+  at::Tensor parts = at::zeros({2}, at::kDouble);  // sum W o N, sum W o (W M) over examples
+  // One pass over the examples: B = G H^T, the W update (C.1; B and N do not change with W),
+  // and the accumulation of E^T G (C.2).
+  for_each_block([&](std::int64_t b0, std::int64_t count, const at::Tensor& g) {
+    const at::Tensor b = at::mm(g, h_.to(g.scalar_type()).t()).to(at::kFloat).view({count, r_, c_});
+    const at::Tensor n = b.square().sum(1);
+    at::Tensor w = w_.narrow(0, b0, count);
+    if (loss != nullptr) {
+      const at::Tensor wd = w.to(at::kDouble);
+      parts[0] += (wd * n.to(at::kDouble)).sum().cpu();
+      parts[1] += (wd * at::mm(wd, hh2.to(at::kDouble))).sum().cpu();
+    }
+    if (update_w) w.copy_(w * n / at::mm(w, hh2).clamp_min(kTiny));
+    const at::Tensor e = (b * w.unsqueeze(1)).reshape({count * r_, c_});
+    t2.add_(at::mm(e.t().to(g.scalar_type()), g).to(at::kFloat));
+  });
+  if (loss != nullptr) {
+    if (comm_ != nullptr) comm_->allreduce_sum(parts);
+    *loss = g_sq_norm_ - 2 * parts[0].item<double>() + parts[1].item<double>();
+  }
+  // C.2: grad = T1 + T2 with T1 = 4 ((W^T W) o (H H^T)) H and T2 = -4 E^T G.
+  at::Tensor grad = at::mm(at::mm(w_.t(), w_) * hh, h_).mul_(4.0).sub_(t2.mul_(4.0));
+  if (comm_ != nullptr) comm_->allreduce_sum(grad);  // the one all-reduce per step (C.3)
+  h_ = h_ - grad * lr;
 }
 
 double Decomposer::loss() {
-  const Products p = products(g_flat_, m_, r_, h_);
-  at::Tensor part = at::full({1}, loss_from(0.0, w_, p.n, p.m), at::kDouble);
-  if (comm_ != nullptr) comm_->allreduce_sum(part);
-  return g_sq_norm_ + part.item<double>();
+  const at::Tensor hh2 = at::mm(h_, h_.t()).square().to(at::kDouble);
+  at::Tensor parts = at::zeros({2}, at::kDouble);
+  for_each_block([&](std::int64_t b0, std::int64_t count, const at::Tensor& g) {
+    const at::Tensor b = at::mm(g, h_.to(g.scalar_type()).t()).to(at::kFloat).view({count, r_, c_});
+    const at::Tensor wd = w_.narrow(0, b0, count).to(at::kDouble);
+    parts[0] += (wd * b.square().sum(1).to(at::kDouble)).sum().cpu();
+    parts[1] += (wd * at::mm(wd, hh2)).sum().cpu();
+  });
+  if (comm_ != nullptr) comm_->allreduce_sum(parts);
+  return g_sq_norm_ - 2 * parts[0].item<double>() + parts[1].item<double>();
 }
 
 void Decomposer::update_coefficients() {
-  const Products p = products(g_flat_, m_, r_, h_);
-  w_ = w_ * p.n / at::mm(w_, p.m).clamp_min(kTiny);
+  const at::Tensor hh2 = at::mm(h_, h_.t()).square();
+  for_each_block([&](std::int64_t b0, std::int64_t count, const at::Tensor& g) {
+    const at::Tensor b = at::mm(g, h_.to(g.scalar_type()).t()).to(at::kFloat).view({count, r_, c_});
+    at::Tensor w = w_.narrow(0, b0, count);
+    w.copy_(w * b.square().sum(1) / at::mm(w, hh2).clamp_min(kTiny));
+  });
 }
 
 void Decomposer::normalize_components() {

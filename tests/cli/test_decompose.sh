@@ -35,6 +35,15 @@ if awk -v r="$rel" 'BEGIN { exit !(r < 1e-3) }'; then ok "planted relative loss 
 expect 0 "inspect decomposition" 'npeff.decomposition' -- $npeff inspect d1.h5
 expect 0 "fit-coeffs reproduces a small loss" '"mean_example_loss"' -- $npeff $q fit-coeffs --decomposition d1.h5 --pefs p.h5 --out c.h5 --json
 
+expect 0 "decompose --out-of-core (blocks of 64)" '' -- $npeff $q decompose --pefs p.h5 $algo --out-of-core --block-examples 64 --out ooc.h5
+if "$compare" d1.h5 ooc.h5 W 1e-5 && "$compare" d1.h5 ooc.h5 H 1e-5; then
+  ok "out-of-core equals in-memory (<= 1e-5 relative)"
+else
+  bad "out-of-core differs from in-memory"
+fi
+expect 0 "decompose --storage-dtype fp16" '"relative_loss": [0-9.e-]+' -- $npeff $q decompose --pefs p.h5 $algo --storage-dtype fp16 --out f16.h5 --json
+"$compare" d1.h5 f16.h5 H 1e-2 && ok "fp16 storage within 1e-2 of fp32" || bad "fp16 storage far from fp32"
+
 if command -v mpirun >/dev/null 2>&1 && command -v h5diff >/dev/null 2>&1; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
   for np in 2 3; do
@@ -79,6 +88,7 @@ expect 2 "files with different d" 'cannot be combined' -- $npeff $q decompose --
 expect 2 "more components than examples" 'exceeds the number of examples' -- $npeff $q decompose --pefs other.h5 -C 51 --out x.h5
 expect 2 "NaN PEFs are refused with their ids" 'NaN or Inf \(example ids 3 in' -- $npeff $q decompose --pefs bad_pefs.h5 -C 2 --out x.h5 --drop-zero
 expect 2 "zero PEFs are refused with their ids" 'all zero \(example ids 5 in' -- $npeff $q decompose --pefs bad_pefs.h5 -C 2 --out x.h5 --drop-nonfinite
+expect 2 "out-of-core refuses bad PEFs" 'cannot drop' -- $npeff $q decompose --pefs bad_pefs.h5 -C 2 --out x.h5 --out-of-core --drop-nonfinite --drop-zero
 expect 0 "--drop-nonfinite --drop-zero leave 18" '"examples": 18' -- $npeff $q decompose --pefs bad_pefs.h5 -C 2 --steps 5 --h-only-steps 5 --out x.h5 --drop-nonfinite --drop-zero --json
 expect 2 "PEFs of different projections" 'projection' -- $npeff $q decompose --pefs bad_pefs.h5 projected_pefs.h5 -C 2 --out y.h5
 expect 2 "fit-coeffs with another projection" 'different projections' -- $npeff $q fit-coeffs --decomposition x.h5 --pefs projected_pefs.h5 --out y.h5

@@ -13,6 +13,7 @@
 
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition.h"
+#include "npeff/dist/communicator.h"
 #include "npeff/pef/synthetic.h"
 #include "npeff/projection/projection.h"
 
@@ -209,6 +210,29 @@ TEST(Decomposition, CommutesWithTheRandomProjection) {
       npeff_loss(g, w, full.h()) / pef_sq_norm_sum(g),
       npeff_loss(gp, wp, projected.h()) / pef_sq_norm_sum(gp), worst);
   EXPECT_GE(worst, 0.99f);
+}
+
+TEST(Decomposition, BlocksAndStorageDtypesAgree) {
+  // Streaming the examples in blocks, or holding G as float16, changes only float rounding.
+  const pef::PlantedPefs planted = pef::make_planted_pefs({300, 128, 8, 3, 0.05, 4});
+  at::Tensor g = planted.pefs.clone();
+  normalize_pefs(g);
+  auto run = [&](Decomposer dec, std::int64_t block) {
+    dec.set_block_examples(block);
+    dec.initialize(2);
+    for (int t = 0; t < 100; ++t) dec.step(t >= 30, 0.003);
+    return std::make_pair(dec.w(), dec.h());
+  };
+  const auto whole = run(Decomposer(g, 8), 0);
+  const auto blocked = run(Decomposer(g, 8), 64);  // 300 = 4 x 64 + 44: uneven last block
+  auto rel = [](const at::Tensor& a, const at::Tensor& b) {
+    return ((a - b).norm() / a.norm()).item<double>();
+  };
+  EXPECT_LT(rel(whole.first, blocked.first), 1e-5);
+  EXPECT_LT(rel(whole.second, blocked.second), 1e-5);
+  const auto half = run(Decomposer(memory_source(g.to(at::kHalf)), 8, dist::world(), -1, 0), 64);
+  EXPECT_LT(rel(whole.first, half.first), 1e-2);  // float16 storage: 11-bit mantissa
+  EXPECT_LT(rel(whole.second, half.second), 1e-2);
 }
 
 TEST(Decomposition, SameSeedSameBits) {

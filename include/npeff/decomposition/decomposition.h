@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,23 @@ double npeff_loss(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor&
 /// Per-example losses, float64 [m].
 at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h);
 
+/// Where a Decomposer reads its examples' normalised PEFs, one block of examples at a time: from
+/// memory (float32, or float16/bfloat16 upcast per block) or streamed from files that do not
+/// fit in memory (pef::FilePefSource). One pass over the blocks per step (B and E^T G both
+/// decompose over examples).
+class PefSource {
+ public:
+  virtual ~PefSource() = default;
+  virtual std::int64_t examples() const = 0;
+  virtual std::int64_t rank() const = 0;
+  virtual std::int64_t dim() const = 0;
+  virtual c10::Device device() const = 0;
+  /// float32 [count, r, n] on device() for local examples [first, first + count).
+  virtual at::Tensor block(std::int64_t first, std::int64_t count) = 0;
+};
+/// A source over an in-memory tensor [m, r, n] (float32, float16 or bfloat16; normalised).
+std::unique_ptr<PefSource> memory_source(at::Tensor pefs);
+
 /// The state of one decomposition and Algorithm 1's update step.
 class Decomposer {
  public:
@@ -63,6 +81,12 @@ class Decomposer {
   /// summation order.
   Decomposer(at::Tensor local_pefs, std::int64_t components, dist::Communicator& comm,
              std::int64_t total_examples, std::int64_t first);
+  /// The same over any source of the local examples' PEFs.
+  Decomposer(std::unique_ptr<PefSource> source, std::int64_t components, dist::Communicator& comm,
+             std::int64_t total_examples, std::int64_t first);
+
+  /// Examples per block in each pass (0: all local examples at once, the default).
+  void set_block_examples(std::int64_t examples);
 
   /// Chooses the precision of the two large products (default fp32). tf32 requires CUDA.
   void set_compute_dtype(ComputeDtype dtype);
@@ -89,14 +113,20 @@ class Decomposer {
 
   const at::Tensor& w() const { return w_; }
   const at::Tensor& h() const { return h_; }
-  std::int64_t examples() const { return m_; }  ///< held by this process
+  std::int64_t examples() const { return m_; }       ///< held by this process
+  double pef_sq_norm() const { return g_sq_norm_; }  ///< sum_i ||G_i^T G_i||^2, all examples
   std::int64_t first_example() const { return first_; }
   std::int64_t total_examples() const { return total_; }
   std::int64_t rank() const { return r_; }
   std::int64_t dim() const { return n_; }
 
  private:
-  at::Tensor g_flat_;  // [m r, n], float32 or bfloat16 (compute dtype)
+  // Calls fn(first, count, g_flat [count r, n] in the compute dtype) for each block in order.
+  template <typename Fn>
+  void for_each_block(Fn&& fn);
+
+  std::unique_ptr<PefSource> source_;
+  std::int64_t block_examples_ = 0;
   ComputeDtype dtype_ = ComputeDtype::kFp32;
   at::Tensor w_, h_;  // [m, C], [C, n]
   std::int64_t m_, r_, n_, c_;
