@@ -60,14 +60,23 @@ void require_device(DeviceKind device) {
 
 }  // namespace npeff
 
+#include <ATen/detail/CUDAHooksInterface.h>
+
+#include <algorithm>
+
 #include "npeff/core/device.h"
+#include "npeff/dist/communicator.h"
 
 namespace npeff {
 
 c10::Device select_device(const std::string& text) {
   const DeviceKind kind = parse_device(text);
   require_device(kind);
-  return kind == DeviceKind::kCuda ? c10::Device(text) : c10::Device(c10::kCPU);
+  if (kind == DeviceKind::kCpu) return c10::Device(c10::kCPU);
+  if (text != "cuda") return c10::Device(text);
+  const int gpus = static_cast<int>(at::detail::getCUDAHooks().getNumGPUs());
+  return c10::Device(c10::kCUDA,
+                     static_cast<c10::DeviceIndex>(dist::local_rank() % std::max(gpus, 1)));
 }
 
 }  // namespace npeff

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "dist/nccl_allreduce.h"
 #include "npeff/core/error.h"
 
 namespace npeff::dist {
@@ -62,6 +63,10 @@ class MpiCommunicator : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   void allreduce_sum(at::Tensor& tensor) override {
+    if (tensor.is_cuda() && nccl::available()) {  // GPU tensors stay on the GPU
+      nccl::allreduce_sum(tensor, rank_, size_);
+      return;
+    }
     at::Tensor host = tensor.is_cuda() ? tensor.cpu() : tensor;
     NPEFF_ASSERT(host.is_contiguous(), "allreduce needs a contiguous tensor");
     NPEFF_CHECK(host.numel() <= INT32_MAX, "allreduce of ", host.numel(), " elements is too large");
@@ -77,6 +82,14 @@ class MpiCommunicator : public Communicator {
 };
 
 }  // namespace
+
+int local_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}) {
+    const char* text = std::getenv(name);
+    if (text != nullptr && *text != '\0') return std::atoi(text);
+  }
+  return 0;
+}
 
 bool launched_by_mpi() {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})

@@ -8,7 +8,8 @@
 namespace npeff {
 
 /// Parses --device ("cpu" | "cuda" | "cuda:N") and checks that this binary can use it
-/// (npeff::Error otherwise, see require_device).
+/// (npeff::Error otherwise, see require_device). Plain "cuda" under an MPI launcher means the
+/// GPU of index (local rank mod GPUs on the node), so ranks on a node use different GPUs.
 c10::Device select_device(const std::string& text);
 
 }  // namespace npeff

@@ -1,8 +1,8 @@
 // Data-parallel communication for multi-process runs (paper Appendix C.3: examples partitioned
 // across processes, one all-reduce of the H-gradient per step) on MPI (OpenMPI), never a
 // home-made engine. Launch with `mpirun -np N npeff ...` or, under SLURM, `srun --mpi=pmix npeff
-// ...`; a process started without an MPI launcher runs alone. GPU tensors are reduced through
-// host memory for now (NCCL is the planned GPU path).
+// ...`; a process started without an MPI launcher runs alone. CUDA tensors are all-reduced with
+// NCCL (bootstrapped over MPI) when npeff links CUDA, through host memory otherwise.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -20,6 +20,10 @@ class Communicator {
   virtual void allreduce_sum(at::Tensor& tensor) = 0;
   virtual void barrier() = 0;
 };
+
+/// This process's index among the ranks on its node (OpenMPI, MPICH or SLURM), 0 when unknown:
+/// rank-to-GPU mapping for `--device cuda` under mpirun/srun.
+int local_rank();
 
 /// True when an MPI launcher (mpirun, mpiexec, srun with PMI/PMIx) started this process.
 bool launched_by_mpi();
