@@ -103,6 +103,28 @@ TEST(Decomposition, LossIsNonIncreasing) {
     ASSERT_LE(run.losses[t], run.losses[t - 1] + noise) << "step " << t;
 }
 
+TEST(Decomposition, LossIsNonIncreasingWithDefaultLearningRates) {
+  // The paper's defaults (DecomposeOptions: 1e-5 for the H-only steps, 3e-4 for joint steps),
+  // shortened schedule, on the planted problem.
+  const DecomposeOptions defaults;
+  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 5});
+  at::Tensor g = planted.pefs.clone();
+  normalize_pefs(g);
+  Decomposer dec(g, 16);
+  dec.initialize(defaults.seed);
+  const double noise = 1e-6 * pef_sq_norm_sum(g);
+  double previous = 0;
+  for (int t = 0; t < 600; ++t) {
+    const bool joint = t >= 200;
+    double loss = 0;
+    dec.step(joint, joint ? defaults.lr : defaults.h_only_lr, &loss);
+    if (t > 0) {
+      ASSERT_LE(loss, previous + noise) << "step " << t;
+    }
+    previous = loss;
+  }
+}
+
 TEST(Decomposition, CoefficientStepNeverIncreasesLoss) {
   const pef::PlantedPefs planted = pef::make_planted_pefs({100, 64, 8, 3, 0.1, 7});
   at::Tensor g = planted.pefs.clone();
