@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The README's set-up-and-run command. Installs the Debian packages npeff needs, builds npeff,
-# and runs what npeff can do today end to end: random "gradients" of a 10M-parameter model,
-# their sparse random projection to d = 4096, the transpose back, and a summary of each file.
-# (Later stages - compute-pefs, decompose, recover, perturb, tune-report - will extend this
-# into the full NPEFF pipeline on a real language model.)  Usage: tools/demo.sh [OUT_DIR]
+# and runs what npeff can do today end to end:
+#  1. random "gradients" of a 10M-parameter model, their sparse random projection to d = 4096,
+#     the transpose back, and a summary of the file;
+#  2. a decomposition of PEFs with a planted ground truth (2,000 examples, 32 components), and
+#     the coefficients of the same PEFs refitted on the learned components.
+# (Later stages - compute-pefs on a real LM, recover, perturb, tune-report - will extend this into
+# the full NPEFF pipeline.)  Usage: tools/demo.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out/demo}
@@ -18,5 +21,11 @@ npeff=build/npeff
 "$npeff" project --input "$out/grads.h5" --dim 4096 --seed 7 --out "$out/grads.proj.h5" --json
 "$npeff" project --input "$out/grads.proj.h5" --transpose --out "$out/grads.back.h5"
 "$npeff" inspect "$out/grads.proj.h5"
+"$npeff" synth-pefs --examples 2000 --dim 1024 --components 32 --seed 3 --out "$out/planted.h5"
+"$npeff" decompose --pefs "$out/planted.h5" --components 32 --h-only-steps 200 --h-only-lr 2e-4 \
+  --steps 600 --lr 6e-4 --out "$out/planted.npeff.h5" --json
+"$npeff" fit-coeffs --decomposition "$out/planted.npeff.h5" --pefs "$out/planted.h5" \
+  --out "$out/planted.coeffs.h5" --json
 echo
-echo "demo: wrote $out/grads.h5 (8 x 10M), $out/grads.proj.h5 (8 x 4096), $out/grads.back.h5 (A^T A x)"
+echo "demo: wrote $out/grads.h5 (8 x 10M), $out/grads.proj.h5 (8 x 4096), $out/grads.back.h5 (A^T A x),"
+echo "      $out/planted.npeff.h5 (decomposition; its relative_loss is printed above), $out/planted.coeffs.h5"

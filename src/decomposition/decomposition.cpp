@@ -68,7 +68,8 @@ at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, con
   const at::Tensor g_sq = grams(pefs).square().sum({1, 2});
   const at::Tensor cross = (wd * p.n.to(at::kDouble)).sum(1);
   const at::Tensor quad = (wd * at::mm(wd, p.m.to(at::kDouble))).sum(1);
-  return (g_sq - 2 * cross + quad).cpu();
+  // Each term is a squared norm; the identity's float cancellation can leave tiny negatives.
+  return (g_sq - 2 * cross + quad).clamp_min(0.0).cpu();
 }
 
 namespace {
