@@ -250,11 +250,7 @@ int run_decompose(const DecomposeCliOptions& o, const GlobalOptions& g) {
       {"processes", size},
       {"seconds", secs},
       {"ms_per_step", total_steps > start ? 1e3 * secs / (total_steps - start) : 0.0}};
-  if (o.json)
-    std::cout << summary.dump(2) << "\n";
-  else
-    std::cout << o.out << "\n";
-  return 0;
+  return report_success(o.out, summary, o.json);
 }
 
 }  // namespace

@@ -72,11 +72,7 @@ int run_fit_coeffs(const FitCoeffsOptions& o, const GlobalOptions& g) {
                                   {"output", o.out},
                                   {"examples", wc.size(0)},
                                   {"mean_example_loss", mean_loss}};
-  if (o.json)
-    std::cout << summary.dump(2) << "\n";
-  else
-    std::cout << o.out << "\n";
-  return 0;
+  return report_success(o.out, summary, o.json);
 }
 
 }  // namespace

@@ -80,12 +80,8 @@ nlohmann::json provenance(const char* command, const ProjectOptions& o, const st
           {"projection", projection_json(p)}};
 }
 
-int finish(const ProjectOptions& o, nlohmann::json summary) {
-  if (o.json)
-    std::cout << summary.dump(2) << "\n";
-  else
-    std::cout << o.out << "\n";
-  return 0;
+int finish(const ProjectOptions& o, const nlohmann::json& summary) {
+  return report_success(o.out, summary, o.json);
 }
 
 int run_forward(const ProjectOptions& o, const GlobalOptions& g) {

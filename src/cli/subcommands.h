@@ -2,8 +2,10 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <functional>
+#include <iostream>
 #include <string>
 
 namespace npeff::cli {
@@ -17,6 +19,16 @@ struct GlobalOptions {
 
 /// What the selected subcommand will do once parsing has succeeded. Returns the exit code.
 using Runner = std::function<int()>;
+
+/// How every subcommand ends on success (chaining in scripts): the JSON summary on stdout with
+/// --json, otherwise the path it wrote. Returns exit code 0.
+inline int report_success(const std::string& output, const nlohmann::json& summary, bool json) {
+  if (json)
+    std::cout << summary.dump(2) << "\n";
+  else
+    std::cout << output << "\n";
+  return 0;
+}
 
 void add_inspect_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_project_command(CLI::App& app, const GlobalOptions& global, Runner& runner);

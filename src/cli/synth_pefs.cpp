@@ -44,13 +44,8 @@ int run_synth_pefs(const SynthPefsOptions& o) {
   g.create_dataset("H", io::DType::kFloat32, {o.planted.components, o.planted.dim})
       .write(planted.h.contiguous().data_ptr<float>());
   file.commit();
-  if (o.json)
-    std::cout << nlohmann::json{{"command", "synth-pefs"}, {"output", o.out}, {"examples", m}}.dump(
-                     2)
-              << "\n";
-  else
-    std::cout << o.out << "\n";
-  return 0;
+  return report_success(o.out, {{"command", "synth-pefs"}, {"output", o.out}, {"examples", m}},
+                        o.json);
 }
 
 }  // namespace

@@ -47,17 +47,13 @@ int run_synth_vectors(const SynthVectorsOptions& o) {
   }
   progress.finish();
   file.commit();
-  if (o.json)
-    std::cout << nlohmann::json{{"command", "synth-vectors"},
-                                {"output", o.out},
-                                {"rows", o.rows},
-                                {"dim", o.dim},
-                                {"seed", o.seed}}
-                     .dump(2)
-              << "\n";
-  else
-    std::cout << o.out << "\n";
-  return 0;
+  return report_success(o.out,
+                        nlohmann::json{{"command", "synth-vectors"},
+                                       {"output", o.out},
+                                       {"rows", o.rows},
+                                       {"dim", o.dim},
+                                       {"seed", o.seed}},
+                        o.json);
 }
 
 }  // namespace
