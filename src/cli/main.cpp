@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
       "  npeff synth-vectors --rows 4 --dim 100000 --seed 1 --out x.h5\n"
       "  npeff project --input x.h5 --dim 4096 --seed 7 --out x.proj.h5\n"
       "  npeff inspect x.proj.h5 --json\n"
+      "  npeff synth-pefs --examples 2000 --dim 1024 --components 32 --out p.h5\n"
+      "  npeff decompose --pefs p.h5 --components 32 --out d.h5 --json\n"
+      "  mpirun -np 4 npeff decompose --pefs shard*.h5 --components 512 --out d.h5\n"
       "Exit codes: 0 success, 2 bad input or usage, 1 internal error.",
       "npeff"};
   app.set_version_flag("--version", npeff::build_info());
