@@ -307,6 +307,11 @@ void Dataset::read_slab(const std::vector<std::int64_t>& offset,
   read_slab_impl(*this, offset, count, H5T_NATIVE_DOUBLE, data);
 }
 
+void Dataset::read_slab(const std::vector<std::int64_t>& offset,
+                        const std::vector<std::int64_t>& count, std::int64_t* data) const {
+  read_slab_impl(*this, offset, count, H5T_NATIVE_INT64, data);
+}
+
 void Dataset::write(const float* data) {
   write_all(*this, H5T_NATIVE_FLOAT, data);
 }

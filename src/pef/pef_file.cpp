@@ -71,14 +71,12 @@ PefSet load_pefs(const std::vector<PefFileInfo>& files, std::int64_t first, std:
       const std::int64_t k = hi - lo, local = lo - file_start;
       f.root().dataset("pefs").read_slab({local, 0, 0}, {k, r, d},
                                          set.pefs.narrow(0, filled, k).data_ptr<float>());
-      std::vector<double> norms(static_cast<std::size_t>(info.examples));
-      f.root().dataset("raw_norms").read(norms.data());
-      std::vector<std::int64_t> ids(static_cast<std::size_t>(info.examples));
-      f.root().dataset("example_ids").read(ids.data());
-      for (std::int64_t i = 0; i < k; ++i) {
-        set.raw_norms[filled + i] = norms[local + i];
-        set.example_ids[filled + i] = ids[local + i];
-      }
+      f.root()
+          .dataset("raw_norms")
+          .read_slab({local}, {k}, set.raw_norms.narrow(0, filled, k).data_ptr<double>());
+      f.root()
+          .dataset("example_ids")
+          .read_slab({local}, {k}, set.example_ids.narrow(0, filled, k).data_ptr<std::int64_t>());
       filled += k;
     }
     file_start += info.examples;

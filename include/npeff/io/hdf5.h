@@ -115,6 +115,8 @@ class Dataset : public Object {
                  float* data) const;
   void read_slab(const std::vector<std::int64_t>& offset, const std::vector<std::int64_t>& count,
                  double* data) const;
+  void read_slab(const std::vector<std::int64_t>& offset, const std::vector<std::int64_t>& count,
+                 std::int64_t* data) const;
   void write(const float* data);
   void write(const double* data);
   void write(const std::int64_t* data);
