@@ -37,10 +37,6 @@ struct ProjectOptions {
   CLI::Option* kind_opt = nullptr;
 };
 
-nlohmann::json projection_json(const projection::Projection& p) {
-  return projection::make_record(p, 0).to_json();
-}
-
 /// Reads a [rows, cols] (or 1-d [cols]) float dataset's shape.
 std::pair<std::int64_t, std::int64_t> matrix_shape(const io::Dataset& ds) {
   const auto shape = ds.shape();
@@ -77,7 +73,7 @@ nlohmann::json provenance(const char* command, const ProjectOptions& o, const st
           {"rows", rows},
           {"input_dim", n},
           {"device", g.device},
-          {"projection", projection_json(p)}};
+          {"projection", projection::make_record(p, n).to_json()}};
 }
 
 int finish(const ProjectOptions& o, const nlohmann::json& summary) {
@@ -119,7 +115,7 @@ int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
                     {"output", o.out},
                     {"rows", rows},
                     {"input_dim", n},
-                    {"projection", projection_json(p)},
+                    {"projection", projection::make_record(p, n).to_json()},
                     {"seconds", secs},
                     {"input_elements_per_second", secs > 0 ? rows * n / secs : 0.0}});
 }
@@ -183,7 +179,7 @@ int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
                     {"output", o.out},
                     {"rows", rows},
                     {"input_dim", n},
-                    {"projection", projection_json(p)},
+                    {"projection", projection::make_record(p, n).to_json()},
                     {"seconds", secs}});
 }
 
