@@ -9,6 +9,8 @@ packages=(
   libhdf5-dev hdf5-tools  # HDF5 C library; h5dump/h5ls for users
   libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libpcre2-dev
   libopenmpi-dev openmpi-bin  # multi-process decompose (mpirun / srun)
+  zlib1g-dev              # gzipped test fixtures
+  clang libclang-rt-dev   # libFuzzer for the tokenizer/GGUF loader fuzzers (tests/fuzz)
 )
 missing=()
 for p in "${packages[@]}"; do

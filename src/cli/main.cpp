@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   npeff::cli::add_synth_pefs_command(app, global, runner);
   npeff::cli::add_decompose_command(app, global, runner);
   npeff::cli::add_fit_coeffs_command(app, global, runner);
+  npeff::cli::add_tokenize_command(app, global, runner);
 
   try {
     app.parse(argc, argv);

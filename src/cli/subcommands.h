@@ -36,5 +36,6 @@ void add_synth_vectors_command(CLI::App& app, const GlobalOptions& global, Runne
 void add_synth_pefs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_decompose_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_fit_coeffs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_tokenize_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace npeff::cli

@@ -7,26 +7,7 @@ npeff=$1
 make_files=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-# expect CODE DESCRIPTION PATTERN -- command...: checks the exit code and that stdout+stderr
-# matches the extended regex PATTERN ('' = anything).
-expect() {
-  local code=$1 what=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [[ $rc -ne $code ]]; then
-    echo "FAIL: $what: exit $rc, expected $code"; echo "$out" | head -20; failed=$((failed + 1)); return
-  fi
-  if [[ -n $pattern ]] && ! grep -Eq -- "$pattern" <<<"$out"; then
-    echo "FAIL: $what: output does not match /$pattern/"; echo "$out" | head -20
-    failed=$((failed + 1)); return
-  fi
-  echo "ok: $what"; passed=$((passed + 1))
-}
+source "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 
 expect 0 "help lists the subcommands" 'inspect.*' -- "$npeff" --help
 expect 0 "help lists project" 'project' -- "$npeff" --help
@@ -87,5 +68,4 @@ expect 2 "inspect unknown schema" 'npeff.nonsense' -- "$npeff" inspect "$work/un
 expect 2 "inspect non-npeff HDF5 file" 'not an npeff file' -- "$npeff" inspect "$work/no_schema.h5"
 expect 2 "project reads a truncated input" 'truncated|corrupt|read' -- "$npeff" project --input "$work/half.h5" --dim 8 --out "$work/z.h5"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

@@ -8,23 +8,8 @@ make_files=$(realpath "$2")
 compare=$(realpath "$3")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+source "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/harness.sh"
 cd "$work" || exit 1
-passed=0
-failed=0
-ok() { echo "ok: $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
-expect() {  # expect CODE DESCRIPTION PATTERN -- command...
-  local code=$1 what=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [[ $rc -ne $code ]]; then bad "$what: exit $rc, expected $code"; echo "$out" | tail -5; return; fi
-  if [[ -n $pattern ]] && ! grep -Eq -- "$pattern" <<<"$out"; then
-    bad "$what: output does not match /$pattern/"; echo "$out" | tail -5; return
-  fi
-  ok "$what"
-}
 q="--log-level warn"
 algo="-C 16 --h-only-steps 300 --h-only-lr 0.001 --steps 700 --lr 0.003"
 
@@ -95,5 +80,4 @@ expect 2 "fit-coeffs with another projection" 'different projections' -- $npeff 
 expect 2 "decompose of a non-PEF file" "expected an 'npeff.pefs' file" -- $npeff $q decompose --pefs d1.h5 -C 2 --out y.h5
 [[ ! -e y.h5 ]] && ok "failed runs leave no output" || bad "a failed run left y.h5"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

@@ -1,0 +1,18 @@
+# Sources of npeff_base: the LibTorch- and HDF5-free layer (GGUF reader, tokenizers). Shared by
+# the main build and the libFuzzer build in tests/fuzz (built with clang, no LibTorch).
+set(NPEFF_BASE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/../src/io/gguf.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/io/gguf_value.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/utf8.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/regex.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/model.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/components.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/tokenizer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/hf_json.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/gguf_vocab.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/llama2c.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/load.cpp
+)
+# PCRE2 (8-bit) runs the tokenizers' pre-tokenization regexes (UTF + UCP, JIT).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)

