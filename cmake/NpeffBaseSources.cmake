@@ -1,8 +1,11 @@
-# Sources of npeff_base: the LibTorch- and HDF5-free layer (GGUF reader, tokenizers). Shared by
-# the main build and the libFuzzer build in tests/fuzz (built with clang, no LibTorch).
+# Sources of npeff_base: the LibTorch- and HDF5-free layer (GGUF and safetensors readers, GGUF
+# dequantisation, tokenizers). Shared by the main build and the libFuzzer build in tests/fuzz
+# (built with clang, no LibTorch).
 set(NPEFF_BASE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/../src/io/gguf.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/io/gguf_value.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/io/gguf_dequant.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/io/safetensors.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/utf8.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/regex.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/model.cpp

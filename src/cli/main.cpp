@@ -105,6 +105,8 @@ int main(int argc, char** argv) {
   npeff::cli::add_decompose_command(app, global, runner);
   npeff::cli::add_fit_coeffs_command(app, global, runner);
   npeff::cli::add_tokenize_command(app, global, runner);
+  npeff::cli::add_generate_command(app, global, runner);
+  npeff::cli::add_model_info_command(app, global, runner);
 
   try {
     app.parse(argc, argv);

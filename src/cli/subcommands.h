@@ -37,5 +37,7 @@ void add_synth_pefs_command(CLI::App& app, const GlobalOptions& global, Runner& 
 void add_decompose_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_fit_coeffs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_tokenize_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_generate_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_model_info_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace npeff::cli

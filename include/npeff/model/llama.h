@@ -1,0 +1,105 @@
+// A Llama-family causal LM in LibTorch (ATen): RMSNorm, rotary embeddings (rope_theta, Llama-3
+// scaling), grouped-query attention, SwiGLU MLP, tied or untied output embedding, optional q/k/v
+// biases (Qwen2). Written from the architecture as Hugging Face's modeling_llama.py computes it;
+// parameters carry HF's names, so checkpoints of every format map onto one layout.
+//
+// Padding: rows of a batch may be padded on the left or on the right (attention_mask 0 marks
+// padding). Positions count each row's real tokens from 0 (cumsum(mask) - 1), so a left-padded
+// and a right-padded batch give the same logits at real tokens. Logits at padded positions are
+// unspecified.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "npeff/model/config.h"
+
+namespace npeff::model {
+
+struct Parameter {
+  std::string name;  // HF name, e.g. "model.layers.0.self_attn.q_proj.weight"
+  at::Tensor tensor;
+};
+
+// Receives, during a forward pass, the input and output of every linear map and norm whose
+// weight is selected: the per-example gradient engine turns them into per-example gradients.
+// Inputs and outputs are [N, features] over the batch's real tokens, row-major (row 0's tokens,
+// then row 1's, ...); the output head's are [B, T, features].
+class ForwardCapture {
+ public:
+  virtual ~ForwardCapture() = default;
+  virtual bool wants(int weight_index) const = 0;
+  // Linear: output = input W^T (+ b), bias_index -1 without a bias. Norm (is_norm): output =
+  // W * input, where `input` is the normalised activation.
+  virtual void record(int weight_index, int bias_index, bool is_norm, const at::Tensor& input,
+                      const at::Tensor& output) = 0;
+};
+
+class LlamaModel {
+ public:
+  // `parameters` must hold exactly the tensors expected_parameter_names() lists, with the
+  // shapes the config implies (npeff::Error naming the tensor otherwise).
+  LlamaModel(ModelConfig config, std::vector<Parameter> parameters, std::string source);
+
+  const ModelConfig& config() const { return config_; }
+  const std::vector<Parameter>& parameters() const { return parameters_; }
+  const std::string& source() const { return source_; }
+  int find(const std::string& name) const;  // -1 when absent
+
+  // logits float32 [B, T, V] for input_ids int64 [B, T] and attention_mask [B, T] (1 = token).
+  // With a capture, every activation is part of an autograd graph rooted at the embeddings so
+  // that gradients with respect to the captured outputs can be taken.
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                     ForwardCapture* capture = nullptr) const;
+  // The final (normed) hidden states [B, T, hidden] in the compute dtype; output_logits() maps any
+  // [..., hidden] rows to float32 logits. Computing logits only where they are needed saves the
+  // largest matmul of a big-vocabulary model (and its backward).
+  at::Tensor forward_hidden(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                            ForwardCapture* capture = nullptr) const;
+  at::Tensor output_logits(const at::Tensor& hidden, ForwardCapture* capture = nullptr) const;
+  // Parameter index of the output head's weight (the embedding's when tied).
+  int output_head_index() const { return lm_head_; }
+
+  // Moves the weights (and computes in `dtype` on CUDA: softmax and norms stay float32).
+  void to(const at::Device& device, at::ScalarType dtype);
+  at::Device device() const;
+  at::ScalarType dtype() const;
+
+  // The names (HF order) and shapes a checkpoint must provide for `config`.
+  static std::vector<std::pair<std::string, std::vector<int64_t>>> expected_parameters(
+      const ModelConfig& config);
+
+ private:
+  struct Layer {
+    int attn_norm, q, k, v, o, q_bias = -1, k_bias = -1, v_bias = -1, ffn_norm, gate, up, down;
+  };
+  // Real tokens of a padded batch: per-token ops run on these N rows only.
+  struct Packing {
+    int64_t batch = 0, length = 0;
+    at::Tensor tokens;  // int64 [N]: flat indices (row * length + position) of real tokens
+    bool padded = false;
+    std::vector<int64_t> lengths;  // real tokens per row
+    bool equal_lengths = true;
+    at::Tensor unpack(const at::Tensor& x) const;  // [N, d] -> [B * T, d] (zeros at padding)
+    at::Tensor pack(const at::Tensor& x) const;    // [B * T, d] -> [N, d]
+  };
+  const at::Tensor& p(int i) const { return parameters_[i].tensor; }
+  at::Tensor rms_norm(const at::Tensor& x, int weight, ForwardCapture* capture) const;
+  at::Tensor linear(const at::Tensor& x, int weight, int bias, ForwardCapture* capture) const;
+  at::Tensor attention(const at::Tensor& x, const Layer& layer, const Packing& pack,
+                       const at::Tensor& cos, const at::Tensor& sin, ForwardCapture* capture) const;
+
+  ModelConfig config_;
+  std::vector<Parameter> parameters_;
+  std::string source_;
+  std::vector<Layer> layers_;
+  int embed_ = -1, final_norm_ = -1, lm_head_ = -1;  // lm_head_ == embed_ when tied
+  at::Tensor inv_freq_;  // rotary inverse frequencies, float32 [head_dim / 2]
+};
+
+// Rotary inverse frequencies as HF computes them (float32), with Llama-3 scaling when set.
+at::Tensor rope_inverse_frequencies(const ModelConfig& config);
+
+}  // namespace npeff::model

@@ -1,0 +1,43 @@
+#include "npeff/model/generate.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <algorithm>
+
+#include "npeff/core/error.h"
+
+namespace npeff::model {
+
+std::vector<int64_t> generate(const LlamaModel& model, const std::vector<int64_t>& prompt,
+                              const GenerateOptions& options,
+                              const std::function<void(int64_t)>& on_token) {
+  NPEFF_CHECK(!prompt.empty(), "generate: the prompt has no tokens (add a BOS token)");
+  NPEFF_CHECK(options.greedy || options.temperature > 0, "generate: temperature must be > 0");
+  torch::autograd::AutoGradMode no_grad(false);
+  at::Generator gen = at::detail::createCPUGenerator(options.seed);
+  std::vector<int64_t> seq = prompt, out;
+  const int64_t limit = model.config().max_position_embeddings;
+  for (int64_t step = 0; step < options.max_new_tokens; ++step) {
+    NPEFF_CHECK(static_cast<int64_t>(seq.size()) < limit,
+                "generate: reached the model's context length ", limit);
+    const at::Tensor ids = at::tensor(seq, at::kLong).view({1, -1});
+    const at::Tensor logits = model.forward(ids, at::ones_like(ids)).select(1, ids.size(1) - 1)[0];
+    int64_t next = 0;
+    if (options.greedy) {
+      next = logits.argmax().item<int64_t>();
+    } else {
+      const at::Tensor probs = at::softmax(logits.cpu() / options.temperature, -1);
+      next = at::multinomial(probs, 1, false, gen).item<int64_t>();
+    }
+    seq.push_back(next);
+    out.push_back(next);
+    if (on_token) on_token(next);
+    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), next) != options.stop_ids.end())
+      break;
+  }
+  return out;
+}
+
+}  // namespace npeff::model
