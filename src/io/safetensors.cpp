@@ -1,11 +1,6 @@
 // safetensors reader: see include/npeff/io/safetensors.h. No LibTorch or HDF5 here.
 #include "npeff/io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -19,6 +14,7 @@
 #include <utility>
 
 #include "io/half_float.h"
+#include "io/printable.h"
 #include "npeff/core/error.h"
 
 namespace npeff::safetensors {
@@ -58,23 +54,9 @@ std::string known_dtypes() {
   return out;
 }
 
-// Names and keys are JSON strings (valid UTF-8): escape control characters, cut long ones.
+// Names and keys are JSON strings (valid UTF-8): keep non-ASCII characters readable.
 std::string printable(const std::string& s) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  const std::size_t limit = 120;
-  for (std::size_t i = 0; i < s.size() && i < limit; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  if (s.size() > limit) out += "...(" + std::to_string(s.size()) + " bytes)";
-  return out;
+  return io_detail::printable(s, io_detail::NonAscii::kKeep);
 }
 
 // A JSON value for a message: its type and (short) text.
@@ -140,34 +122,6 @@ json parse_json(const char* begin, const char* end, uint64_t base, const std::st
   } catch (const json::exception& e) {
     NPEFF_FAIL(where, ": not valid JSON: ", e.what());
   }
-}
-
-// Maps a whole regular file of at least 8 bytes read-only; sets *size.
-const uint8_t* map_file(const std::string& path, uint64_t* size) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  NPEFF_CHECK(fd >= 0, "cannot open safetensors file '", path, "': ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    NPEFF_FAIL("cannot stat safetensors file '", path, "': ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    NPEFF_FAIL("safetensors file '", path, "' is not a regular file");
-  }
-  *size = static_cast<uint64_t>(st.st_size);
-  if (*size < 8) {
-    ::close(fd);
-    NPEFF_FAIL("safetensors file '", path, "': byte 0: file has ", *size,
-               " bytes, expected at least 8 (the header length)");
-  }
-  void* map = ::mmap(nullptr, static_cast<std::size_t>(*size), PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  NPEFF_CHECK(map != MAP_FAILED, "cannot memory-map safetensors file '", path, "' (", *size,
-              " bytes): ", std::strerror(err));
-  return static_cast<const uint8_t*>(map);
 }
 
 }  // namespace
@@ -286,10 +240,10 @@ struct HeaderParser {
     if (t.end > data_size) {
       fail_tensor(name, "data_offsets [", t.begin, ", ", t.end,
                   "] end past the data section: bytes [", file.data_offset_ + t.begin, ", ",
-                  file.data_offset_ + t.end, ") of the file, which has ", file.size_,
+                  file.data_offset_ + t.end, ") of the file, which has ", file.size(),
                   " bytes (data section: ", data_size, " bytes from byte ", file.data_offset_, ")");
     }
-    t.data = file.map_ + file.data_offset_ + t.begin;
+    t.data = file.map_.data() + file.data_offset_ + t.begin;
     return t;
   }
 
@@ -313,26 +267,26 @@ struct HeaderParser {
   }
 
   void parse() {
-    const std::string& path = file.path_;
+    const std::string& path = file.path();
     uint64_t header_len;
-    std::memcpy(&header_len, file.map_, sizeof(header_len));
+    std::memcpy(&header_len, file.map_.data(), sizeof(header_len));
     if (header_len > kMaxHeaderBytes) {
       NPEFF_FAIL("safetensors file '", path, "': byte 0: header length ", header_len,
                  " exceeds the limit of ", kMaxHeaderBytes, " bytes (not a safetensors file?)");
     }
-    if (header_len > file.size_ - 8) {
+    if (header_len > file.size() - 8) {
       NPEFF_FAIL("safetensors file '", path, "': byte 0: header length ", header_len, " but only ",
-                 file.size_ - 8, " bytes follow (file size ", file.size_, ")");
+                 file.size() - 8, " bytes follow (file size ", file.size(), ")");
     }
     file.data_offset_ = 8 + header_len;
     where = "safetensors file '" + path + "': JSON header (bytes 8.." +
             std::to_string(file.data_offset_) + ")";
-    const char* text = reinterpret_cast<const char*>(file.map_ + 8);
+    const char* text = reinterpret_cast<const char*>(file.map_.data() + 8);
     std::vector<std::string> keys;
     const json root = parse_json(text, text + header_len, 8, where, &keys);
     if (!root.is_object())
       NPEFF_FAIL(where, ": header is ", describe(root), ", expected an object");
-    const uint64_t data_size = file.size_ - file.data_offset_;
+    const uint64_t data_size = file.size() - file.data_offset_;
     file.tensors_.reserve(keys.size());
     for (const std::string& key : keys) {
       const json& v = root.at(key);
@@ -351,42 +305,13 @@ struct HeaderParser {
 
 File File::open(const std::string& path) {
   File file;
-  file.path_ = path;
-  file.map_ = map_file(path, &file.size_);
-  HeaderParser{file, {}}.parse();  // throws; ~File unmaps
-  return file;
-}
-
-File::File(File&& other) noexcept
-    : path_(std::move(other.path_)),
-      map_(std::exchange(other.map_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
-      data_offset_(other.data_offset_),
-      tensors_(std::move(other.tensors_)),
-      index_(std::move(other.index_)),
-      metadata_(std::move(other.metadata_)) {}
-
-File& File::operator=(File&& other) noexcept {
-  if (this != &other) {
-    release();
-    path_ = std::move(other.path_);
-    map_ = std::exchange(other.map_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-    data_offset_ = other.data_offset_;
-    tensors_ = std::move(other.tensors_);
-    index_ = std::move(other.index_);
-    metadata_ = std::move(other.metadata_);
+  file.map_ = io::MappedFile::open(path, "safetensors file");
+  if (file.size() < 8) {
+    NPEFF_FAIL("safetensors file '", path, "': byte 0: file has ", file.size(),
+               " bytes, expected at least 8 (the header length)");
   }
-  return *this;
-}
-
-File::~File() {
-  release();
-}
-
-void File::release() noexcept {
-  if (map_) ::munmap(const_cast<uint8_t*>(map_), static_cast<std::size_t>(size_));
-  map_ = nullptr;
+  HeaderParser{file, {}}.parse();  // throws; ~MappedFile unmaps
+  return file;
 }
 
 const TensorView* File::find(const std::string& name) const {
@@ -396,7 +321,7 @@ const TensorView* File::find(const std::string& name) const {
 
 const TensorView& File::at(const std::string& name) const {
   const TensorView* t = find(name);
-  NPEFF_CHECK(t, "safetensors file '", path_, "' has no tensor '", printable(name), "'");
+  NPEFF_CHECK(t, "safetensors file '", path(), "' has no tensor '", printable(name), "'");
   return *t;
 }
 

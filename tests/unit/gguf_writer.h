@@ -16,14 +16,13 @@
 
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "npeff/io/gguf.h"
+#include "unit/file_bytes.h"
 
 namespace npeff::testing {
 
@@ -191,13 +190,6 @@ class GgufWriter {
   }
 
   void write(const std::string& path) const { write_bytes(path, build()); }
-
-  static void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-    if (!f) throw std::runtime_error("cannot write " + path);
-  }
 
  private:
   struct Tensor {

@@ -18,12 +18,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "unit/file_bytes.h"
 
 namespace npeff::testing {
 
@@ -169,13 +170,11 @@ class SafetensorsWriter {
     return out;
   }
 
-  void write(const std::string& path) const { write_bytes(path, build()); }
+  void write(const std::string& path) const { npeff::testing::write_bytes(path, build()); }
 
+  // Kept as a member so that callers can write SafetensorsWriter::write_bytes (test_safetensors).
   static void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-    if (!f) throw std::runtime_error("cannot write " + path);
+    npeff::testing::write_bytes(path, bytes);
   }
 
  private:

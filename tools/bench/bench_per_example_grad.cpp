@@ -4,6 +4,7 @@
 // at the last token.
 //   bench_per_example_grad --model PATH [--params P] [--batch 16] [--k 2] [--repeats 3]
 //                          [--texts ../shared/data/sst2/validation.tsv] [--threads N]
+//                          [--device cpu|cuda]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "npeff/core/device.h"
 #include "npeff/core/error.h"
 #include "npeff/core/log.h"
 #include "npeff/core/runtime.h"
@@ -22,7 +24,7 @@ using namespace npeff;
 
 int main(int argc, char** argv) {
   tune_openmp_wait_policy(argv);  // as the npeff binary: no OpenMP spinning against BLAS threads
-  std::string model_path, params, texts = "../shared/data/sst2/validation.tsv";
+  std::string model_path, params, texts = "../shared/data/sst2/validation.tsv", device = "cpu";
   int64_t batch = 16, k = 2, repeats = 3;
   int threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -41,6 +43,8 @@ int main(int argc, char** argv) {
       texts = v;
     else if (a == "--threads")
       threads = std::stoi(v);
+    else if (a == "--device")
+      device = v;
     else {
       std::cerr << "unknown option " << a << "\n";
       return 2;
@@ -51,6 +55,8 @@ int main(int argc, char** argv) {
     set_num_threads(threads);  // 0 = all cores (LibTorch defaults to 1 here)
     const model::LoadedModel loaded = model::load_model(model_path);
     NPEFF_CHECK(loaded.tokenizer, "the model has no tokenizer");
+    const c10::Device dev = select_device(device);
+    if (dev.is_cuda()) loaded.model->to(dev, at::kFloat);
     const auto selection = model::ParameterSelection::parse(*loaded.model, params);
     std::ifstream in(texts);
     NPEFF_CHECK(in.good(), "cannot open ", texts);

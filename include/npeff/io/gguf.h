@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "npeff/io/mapped_file.h"
+
 namespace npeff::gguf {
 
 /// Metadata value types (gguf_type in llama.cpp's gguf.h).
@@ -161,15 +163,14 @@ class File {
   /// Maps and validates `path`; throws npeff::Error for a missing, unreadable or malformed file.
   static File open(const std::string& path);
 
-  File(File&& other) noexcept;
-  File& operator=(File&& other) noexcept;
+  File(File&& other) noexcept = default;
+  File& operator=(File&& other) noexcept = default;
   File(const File&) = delete;
   File& operator=(const File&) = delete;
-  ~File();
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return map_.path(); }
   /// File size in bytes.
-  uint64_t size() const { return size_; }
+  uint64_t size() const { return map_.size(); }
   uint32_t version() const { return version_; }
   /// general.alignment, or 32 when absent.
   uint64_t alignment() const { return alignment_; }
@@ -198,11 +199,8 @@ class File {
  private:
   friend struct Parser;  // src/io/gguf.cpp
   File() = default;
-  void release() noexcept;
 
-  std::string path_;
-  const uint8_t* data_ = nullptr;  // the read-only mapping (nullptr for a moved-from File)
-  uint64_t size_ = 0;
+  io::MappedFile map_;  // empty for a moved-from File
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "npeff/io/mapped_file.h"
+
 namespace npeff::safetensors {
 
 /// Element types, named as in the safetensors specification.
@@ -62,15 +64,14 @@ class File {
   /// Maps and validates `path`; throws npeff::Error for a missing, unreadable or malformed file.
   static File open(const std::string& path);
 
-  File(File&& other) noexcept;
-  File& operator=(File&& other) noexcept;
+  File(File&& other) noexcept = default;
+  File& operator=(File&& other) noexcept = default;
   File(const File&) = delete;
   File& operator=(const File&) = delete;
-  ~File();
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return map_.path(); }
   /// File size in bytes.
-  uint64_t size() const { return size_; }
+  uint64_t size() const { return map_.size(); }
   /// Byte offset of the data section in the file (8 + header length).
   uint64_t data_offset() const { return data_offset_; }
 
@@ -86,11 +87,8 @@ class File {
  private:
   friend struct HeaderParser;  // src/io/safetensors.cpp
   File() = default;
-  void release() noexcept;
 
-  std::string path_;
-  const uint8_t* map_ = nullptr;  // the read-only mapping (nullptr for a moved-from File)
-  uint64_t size_ = 0;
+  io::MappedFile map_;  // empty for a moved-from File
   uint64_t data_offset_ = 0;
   std::vector<TensorView> tensors_;
   std::map<std::string, std::size_t> index_;
