@@ -79,9 +79,7 @@ void add_generate_command(CLI::App& app, const GlobalOptions& global, Runner& ru
       "  npeff generate --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt 'The capital of France "
       "is' "
       "--greedy --json");
-  sub->add_option("--model,-m", o->model, "HF model directory, GGUF file or llama2.c .bin")
-      ->required();
-  sub->add_option("--tokenizer,-t", o->tokenizer, "Tokenizer (default: the model's own)");
+  add_model_options(sub, o->model, o->tokenizer);
   sub->add_option("--prompt,-p", o->prompt, "Prompt text ('' = start from BOS)");
   sub->add_option("--max-new-tokens,-n", o->max_new_tokens, "Tokens to generate")
       ->capture_default_str();

@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   npeff::cli::add_tokenize_command(app, global, runner);
   npeff::cli::add_generate_command(app, global, runner);
   npeff::cli::add_model_info_command(app, global, runner);
+  npeff::cli::add_predict_command(app, global, runner);
 
   try {
     app.parse(argc, argv);

@@ -92,9 +92,7 @@ void add_model_info_command(CLI::App& app, const GlobalOptions&, Runner& runner)
           "Examples:\n"
           "  npeff model-info --model SmolLM2-135M-Instruct.Q4_1.gguf\n"
           "  npeff model-info --model model_dir --params 'model.layers.2[89].mlp.*' --list --json");
-  sub->add_option("--model,-m", o->model, "HF model directory, GGUF file or llama2.c .bin")
-      ->required();
-  sub->add_option("--tokenizer,-t", o->tokenizer, "Tokenizer (default: the model's own)");
+  add_model_options(sub, o->model, o->tokenizer);
   sub->add_option("--params", o->params, "Parameter selection patterns");
   sub->add_flag("--list", o->list, "List every parameter and whether it is selected");
   sub->add_flag("--json", o->json, "Print a JSON summary");

@@ -30,6 +30,13 @@ inline int report_success(const std::string& output, const nlohmann::json& summa
   return 0;
 }
 
+/// --model/-m (required) and --tokenizer/-t, shared by the subcommands that load a model.
+inline void add_model_options(CLI::App* sub, std::string& model, std::string& tokenizer) {
+  sub->add_option("--model,-m", model, "HF model directory, GGUF file or llama2.c .bin")
+      ->required();
+  sub->add_option("--tokenizer,-t", tokenizer, "Tokenizer (default: the model's own)");
+}
+
 void add_inspect_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_project_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_synth_vectors_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
@@ -39,5 +46,6 @@ void add_fit_coeffs_command(CLI::App& app, const GlobalOptions& global, Runner& 
 void add_tokenize_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_generate_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_model_info_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_predict_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace npeff::cli
