@@ -39,7 +39,8 @@ const std::vector<SchemaInfo>& known_schemas() {
        "NPEFF components H [C, d] and coefficients W [examples, C] (decompose)"},
       {"npeff.decomposition_checkpoint", 1, "resumable state of a running decompose"},
       {"npeff.coefficients", 1, "coefficients fitted to fixed components (fit-coeffs)"},
-      {"npeff.predictions", 1, "zero-shot predictions of a task: p over labels per example (predict)"},
+      {"npeff.predictions", 1,
+       "zero-shot predictions of a task: p over labels per example (predict)"},
   };
   return schemas;
 }

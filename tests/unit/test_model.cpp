@@ -145,7 +145,7 @@ TEST(Stories260K, LogitsAndGreedyStoryMatchTransformers) {
   const LoadedModel loaded = load_model(model);
   ASSERT_TRUE(loaded.tokenizer);
   const nlohmann::json fx =
-      read_json(source_dir() + "/tests/fixtures/models/stories260K_greedy.json");
+      read_json(source_dir() + "/tests/fixtures/models/llama2c_story_greedy.json");
   const std::vector<int64_t> ids = fx["ids"].get<std::vector<int64_t>>();
   const at::Tensor first =
       at::tensor(std::vector<int64_t>(ids.begin(), ids.begin() + 4)).view({1, 4});

@@ -346,7 +346,7 @@ namespace {
 TEST(Llama2c, GreedyStoryIdsDecodeToTheExpectedText) {
   const std::string path = shared_dir() + "/models/stories260K/tok512.bin";
   if (!file_exists(path)) GTEST_SKIP() << "../shared absent: " << path;
-  std::ifstream in(source_dir() + "/tests/fixtures/models/stories260K_greedy.json");
+  std::ifstream in(source_dir() + "/tests/fixtures/models/llama2c_story_greedy.json");
   const json story = json::parse(in);
   const Tokenizer tok = load_tokenizer(path);
   EXPECT_EQ(tok.vocab_size(), 512);
