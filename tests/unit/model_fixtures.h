@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "unit/test_util.h"
+
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,10 +15,6 @@
 
 namespace npeff::testing {
 
-inline std::string source_dir() {
-  const char* s = std::getenv("NPEFF_SOURCE_DIR");
-  return s ? s : ".";
-}
 inline std::string shared_dir() {
   const char* s = std::getenv("NPEFF_SHARED_DIR");
   return s ? s : source_dir() + "/../shared";

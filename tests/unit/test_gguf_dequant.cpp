@@ -22,6 +22,8 @@
 
 namespace {
 
+using npeff::testing::source_dir;
+
 using npeff::gguf::can_dequantize;
 using npeff::gguf::dequantize;
 using npeff::gguf::dequantize_tensor;
@@ -31,11 +33,6 @@ using npeff::gguf::TensorType;
 using npeff::testing::expect_error;
 using npeff::testing::float_to_half_bits;
 using npeff::testing::GgufWriter;
-
-std::string source_dir() {
-  const char* s = std::getenv("NPEFF_SOURCE_DIR");
-  return s ? s : ".";
-}
 
 uint32_t bits_of(float f) {
   uint32_t b;

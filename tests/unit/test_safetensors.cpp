@@ -22,6 +22,8 @@
 
 namespace {
 
+using npeff::testing::source_dir;
+
 using npeff::Error;
 using npeff::safetensors::Checkpoint;
 using npeff::safetensors::Dtype;
@@ -30,11 +32,6 @@ using npeff::safetensors::TensorView;
 using npeff::safetensors::to_float32;
 using npeff::testing::expect_error;
 using npeff::testing::SafetensorsWriter;
-
-std::string source_dir() {
-  const char* s = std::getenv("NPEFF_SOURCE_DIR");
-  return s ? s : ".";
-}
 
 uint32_t float_bits(float f) {
   uint32_t b;

@@ -21,13 +21,11 @@
 namespace npeff::tokenizer {
 namespace {
 
+using npeff::testing::source_dir;
+
 using json = nlohmann::json;
 using npeff::testing::expect_error;
 
-std::string source_dir() {
-  const char* s = std::getenv("NPEFF_SOURCE_DIR");
-  return s ? s : ".";
-}
 std::string fixture(const std::string& rel) {
   return source_dir() + "/tests/fixtures/tokenizers/" + rel;
 }

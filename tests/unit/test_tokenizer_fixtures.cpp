@@ -17,12 +17,10 @@
 namespace npeff::tokenizer {
 namespace {
 
+using npeff::testing::source_dir;
+
 using json = nlohmann::json;
 
-std::string source_dir() {
-  const char* s = std::getenv("NPEFF_SOURCE_DIR");
-  return s ? s : ".";
-}
 std::string fixtures() {
   return source_dir() + "/tests/fixtures/tokenizers/";
 }

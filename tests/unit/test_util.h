@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -31,6 +32,12 @@ class TempDirTest : public ::testing::Test {
 
   std::filesystem::path dir_;
 };
+
+/// The repository root (NPEFF_SOURCE_DIR, set by ctest), for fixtures under tests/fixtures.
+inline std::string source_dir() {
+  const char* s = std::getenv("NPEFF_SOURCE_DIR");
+  return s ? s : ".";
+}
 
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
