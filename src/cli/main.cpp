@@ -108,6 +108,8 @@ int main(int argc, char** argv) {
   npeff::cli::add_generate_command(app, global, runner);
   npeff::cli::add_model_info_command(app, global, runner);
   npeff::cli::add_predict_command(app, global, runner);
+  npeff::cli::add_compute_pefs_command(app, global, runner);
+  npeff::cli::add_merge_pefs_command(app, global, runner);
 
   try {
     app.parse(argc, argv);

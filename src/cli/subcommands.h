@@ -47,5 +47,7 @@ void add_tokenize_command(CLI::App& app, const GlobalOptions& global, Runner& ru
 void add_generate_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_model_info_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_predict_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_compute_pefs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_merge_pefs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace npeff::cli

@@ -338,6 +338,10 @@ void Dataset::append_rows(std::int64_t rows, const std::int64_t* data) {
   append_rows_impl(*this, rows, H5T_NATIVE_INT64, data);
 }
 
+void Dataset::append_rows(std::int64_t rows, const double* data) {
+  append_rows_impl(*this, rows, H5T_NATIVE_DOUBLE, data);
+}
+
 void Dataset::resize_rows(std::int64_t rows) {
   NPEFF_CHECK(rows >= 0, ds_what(*this), ": cannot resize to ", rows, " rows");
   SpaceInfo info = expect_extendible(*this);

@@ -35,6 +35,8 @@ const std::vector<SchemaInfo>& known_schemas() {
       {"npeff.projected", 1, "sparse-random-projected rows [rows, d] (output of npeff project)"},
       {"npeff.pefs", 1,
        "per-example Fisher matrices G_i [examples, rank, d] (compute-pefs, synth-pefs)"},
+      {"npeff.pefs_part", 1,
+       "one crash-safe part of a running compute-pefs (OUT.partial.d/part-N.h5)"},
       {"npeff.decomposition", 1,
        "NPEFF components H [C, d] and coefficients W [examples, C] (decompose)"},
       {"npeff.decomposition_checkpoint", 1, "resumable state of a running decompose"},

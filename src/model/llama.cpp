@@ -184,7 +184,23 @@ at::Tensor LlamaModel::attention(const at::Tensor& x, const Layer& l, const Pack
     return at::matmul(probs, vr);
   };
   at::Tensor out;
-  if (pack.equal_lengths) {
+  if (pack.layout_mask.defined()) {
+    // Explicit layout: attention over the padded [B, T] grid with the layout's mask.
+    const int64_t B = pack.batch, T = pack.length;
+    const auto heads = [&](const at::Tensor& t) {
+      return at::zeros({B * T, t.size(1), D}, t.options())
+          .index_copy(0, pack.tokens, t)
+          .view({B, T, -1, D})
+          .transpose(1, 2);
+    };
+    const at::Tensor scores = at::matmul(heads(q), heads(k).transpose(-2, -1)) * scale;
+    const at::Tensor probs =
+        at::softmax(scores.to(at::kFloat) + pack.layout_mask, -1).to(q.scalar_type());
+    out = at::matmul(probs, heads(v))
+              .transpose(1, 2)
+              .reshape({B * T, H * D})
+              .index_select(0, pack.tokens);
+  } else if (pack.equal_lengths) {
     const int64_t B = pack.batch, L = N / std::max<int64_t>(B, 1);
     const auto heads = [&](const at::Tensor& t) { return t.view({B, L, H, D}).transpose(1, 2); };
     out = attend(heads(q), heads(k), heads(v)).transpose(1, 2).reshape({N, H * D});
@@ -229,7 +245,7 @@ at::Tensor LlamaModel::output_logits(const at::Tensor& hidden, ForwardCapture* c
 }
 
 at::Tensor LlamaModel::forward_hidden(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                      ForwardCapture* capture) const {
+                                      ForwardCapture* capture, const TokenLayout* layout) const {
   NPEFF_CHECK(input_ids.dim() == 2 && attention_mask.sizes() == input_ids.sizes(),
               "forward: input_ids and attention_mask must both be [batch, length], found ",
               shape_string(input_ids.sizes()), " and ", shape_string(attention_mask.sizes()));
@@ -251,9 +267,22 @@ at::Tensor LlamaModel::forward_hidden(const at::Tensor& input_ids, const at::Ten
   pack.lengths.assign(lengths.data_ptr<int64_t>(), lengths.data_ptr<int64_t>() + B);
   pack.equal_lengths = std::all_of(pack.lengths.begin(), pack.lengths.end(),
                                    [&](int64_t n) { return n == pack.lengths.front(); });
-  // Positions count each row's real tokens from 0; rotary angles in float32 as HF computes them.
-  const at::Tensor positions = pack.pack((m.cumsum(1) - 1).reshape({-1})).to(at::kFloat);  // [N]
-  const at::Tensor freqs = positions.unsqueeze(-1) * inv_freq_.view({1, -1});  // [N, D/2]
+  // Positions count each row's real tokens from 0 (or come from the layout); rotary angles in
+  // float32 as HF computes them.
+  at::Tensor row_positions = m.cumsum(1) - 1;
+  if (layout != nullptr) {
+    NPEFF_CHECK(layout->positions.sizes() == ids.sizes() &&
+                    layout->allowed.sizes() == at::IntArrayRef({B, T, T}),
+                "forward: a token layout needs positions [B, T] and allowed [B, T, T]");
+    row_positions = layout->positions.to(dev, at::kLong);
+    const at::Tensor ok =
+        at::logical_and(layout->allowed.to(dev, at::kBool), m.to(at::kBool).view({B, 1, T}));
+    pack.layout_mask =
+        at::zeros({B, 1, T, T}, at::TensorOptions().dtype(at::kFloat).device(dev))
+            .masked_fill_(at::logical_not(ok).unsqueeze(1), std::numeric_limits<float>::lowest());
+  }
+  const at::Tensor positions = pack.pack(row_positions.reshape({-1})).to(at::kFloat);  // [N]
+  const at::Tensor freqs = positions.unsqueeze(-1) * inv_freq_.view({1, -1});          // [N, D/2]
   const at::Tensor emb = at::cat({freqs, freqs}, -1);
   const at::ScalarType dt = dtype();
   const at::Tensor cos = emb.cos().to(dt).unsqueeze(1), sin = emb.sin().to(dt).unsqueeze(1);

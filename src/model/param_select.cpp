@@ -3,15 +3,49 @@
 
 namespace npeff::model {
 
+namespace {
+// Matches name[n] against the element of `pattern` at p ('?', a '[...]' class with ranges and
+// a leading '^' for negation, or a literal); sets `next` to the element's end. An unclosed '['
+// is a literal.
+bool match_one(const std::string& pattern, size_t p, char c, size_t& next) {
+  if (pattern[p] == '?') {
+    next = p + 1;
+    return true;
+  }
+  if (pattern[p] == '[') {
+    const size_t close = pattern.find(']', p + 2);
+    if (close != std::string::npos) {
+      size_t i = p + 1;
+      const bool negate = pattern[i] == '^';
+      if (negate) ++i;
+      bool in = false;
+      for (; i < close; ++i) {
+        if (i + 2 < close && pattern[i + 1] == '-') {
+          in = in || (c >= pattern[i] && c <= pattern[i + 2]);
+          i += 2;
+        } else {
+          in = in || c == pattern[i];
+        }
+      }
+      next = close + 1;
+      return in != negate;
+    }
+  }
+  next = p + 1;
+  return pattern[p] == c;
+}
+}  // namespace
+
 bool glob_match(const std::string& pattern, const std::string& name) {
   // Iterative wildcard matching with backtracking to the last '*'.
-  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+  size_t p = 0, n = 0, star = std::string::npos, mark = 0, next = 0;
   while (n < name.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
-      ++p, ++n;
-    } else if (p < pattern.size() && pattern[p] == '*') {
+    if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
       mark = n;
+    } else if (p < pattern.size() && match_one(pattern, p, name[n], next)) {
+      p = next;
+      ++n;
     } else if (star != std::string::npos) {
       p = star + 1;
       n = ++mark;

@@ -108,8 +108,10 @@ GradientResult per_example_gradients(const LlamaModel& model, const ParameterSel
   };
   const auto t0 = clock::now();
   Recorder recorder(model, selection);
-  const ModelOutputs model_outputs(
-      model, model.forward_hidden(batch.input_ids, batch.attention_mask, &recorder), &recorder);
+  const ModelOutputs model_outputs(model,
+                                   model.forward_hidden(batch.input_ids, batch.attention_mask,
+                                                        &recorder, batch.layout_or_null()),
+                                   &recorder);
   const at::Tensor obj = checked_objectives(objectives, model_outputs, batch);
   const int64_t k = obj.size(1), G = batch.num_groups();
 
@@ -181,10 +183,12 @@ GradientResult per_example_gradients(const LlamaModel& model, const ParameterSel
     consumer(slice, grads);
     t_consumer += seconds(tc);
   }
+  GradientResult result{obj.detach(), t_backward, seconds(t0) - t_backward - t_consumer,
+                        t_consumer};
   log::debug("per-example gradients: forward + ", k, " backward passes ", t_backward,
-             " s, per-example contraction ", seconds(t0) - t_backward - t_consumer, " s, consumer ",
+             " s, per-example contraction ", result.seconds_contraction, " s, consumer ",
              t_consumer, " s");
-  return GradientResult{obj.detach()};
+  return result;
 }
 
 GradientResult per_example_gradients_loop(const LlamaModel& model,
@@ -223,7 +227,14 @@ GradientResult per_example_gradients_loop(const LlamaModel& model,
     sub.attention_mask = sub_mask;
     sub.group.assign(rows.size(), 0);
     sub.group_ids = {batch.group_id(g)};
-    const ModelOutputs outputs(model, model.forward_hidden(sub_ids, sub_mask), nullptr);
+    if (batch.layout_or_null() != nullptr) {
+      NPEFF_CHECK(rows.size() == 1, "a token layout needs one row per example");
+      const int64_t r = rows[0];
+      sub.layout.positions = batch.layout.positions[r].narrow(0, 0, len).unsqueeze(0);
+      sub.layout.allowed = batch.layout.allowed[r].narrow(0, 0, len).narrow(1, 0, len).unsqueeze(0);
+    }
+    const ModelOutputs outputs(
+        model, model.forward_hidden(sub_ids, sub_mask, nullptr, sub.layout_or_null()), nullptr);
     const at::Tensor obj = checked_objectives(objectives, outputs, sub);
     all_obj.push_back(obj.detach());
     std::vector<std::vector<at::Tensor>> grads_j;

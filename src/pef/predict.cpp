@@ -5,6 +5,7 @@
 
 #include "npeff/core/error.h"
 #include "npeff/model/per_example_grad.h"
+#include "npeff/pef/task_batch.h"
 
 namespace npeff::pef {
 
@@ -30,26 +31,6 @@ std::vector<std::vector<int32_t>> label_token_ids(const Task& task,
   return ids;
 }
 
-namespace {
-// Right-padded batch of token rows.
-std::pair<at::Tensor, at::Tensor> pad_rows(const std::vector<std::vector<int32_t>>& rows) {
-  size_t longest = 0;
-  for (const auto& r : rows) longest = std::max(longest, r.size());
-  at::Tensor ids =
-      at::zeros({static_cast<int64_t>(rows.size()), static_cast<int64_t>(longest)}, at::kLong);
-  at::Tensor mask = at::zeros_like(ids);
-  auto a = ids.accessor<int64_t, 2>();
-  auto m = mask.accessor<int64_t, 2>();
-  for (size_t r = 0; r < rows.size(); ++r) {
-    for (size_t t = 0; t < rows[r].size(); ++t) {
-      a[r][t] = rows[r][t];
-      m[r][t] = 1;
-    }
-  }
-  return {ids, mask};
-}
-}  // namespace
-
 Predictions predict(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
                     const Task& task, const std::vector<Example>& examples, int64_t batch_size,
                     const std::function<void(int64_t)>& on_batch, int64_t vocab_top) {
@@ -62,74 +43,23 @@ Predictions predict(const model::LlamaModel& model, const tokenizer::Tokenizer& 
   Predictions out;
   out.probs = at::zeros({m, r}, at::kFloat);
   if (task.kind == TaskKind::kVocab) out.top_ids = at::zeros({m, r}, at::kLong);
-  const int64_t context = model.config().max_position_embeddings;
-  // Suffix tasks score every label as a continuation: r rows per example.
-  const int64_t per_batch =
-      task.kind == TaskKind::kSuffixes ? std::max<int64_t>(1, batch_size / r + 1) : batch_size;
-  for (int64_t start = 0; start < m; start += per_batch) {
-    const int64_t n = std::min(per_batch, m - start);
-    std::vector<std::vector<int32_t>> rows;
-    for (int64_t i = start; i < start + n; ++i) {
-      const std::vector<int32_t> prompt = tokenizer.encode(examples[i].prompt);
-      NPEFF_CHECK(!prompt.empty(), "example ", examples[i].id, ": the prompt has no tokens");
-      if (task.kind == TaskKind::kSuffixes) {
-        for (const auto& l : labels) {
-          std::vector<int32_t> row = prompt;
-          row.insert(row.end(), l.begin(), l.end());
-          rows.push_back(std::move(row));
-        }
-      } else {
-        rows.push_back(prompt);
-      }
-      NPEFF_CHECK(static_cast<int64_t>(rows.back().size()) <= context, "example ", examples[i].id,
-                  " has ", rows.back().size(), " tokens, more than the model's context (", context,
-                  ")");
-    }
-    const auto [ids, mask] = pad_rows(rows);
-    const at::Tensor hidden = model.forward_hidden(ids, mask);
-    const int64_t B = ids.size(0), T = ids.size(1);
-    if (task.kind == TaskKind::kSuffixes) {
-      // Sum over each label's tokens of log p(token | everything before it); logits only at
-      // the positions that predict label tokens.
-      std::vector<int64_t> flat, target, owner;
-      for (int64_t b = 0; b < B; ++b) {
-        const auto& l = labels[b % r];
-        const int64_t len = static_cast<int64_t>(rows[b].size());
-        for (size_t j = 0; j < l.size(); ++j) {
-          flat.push_back(b * T + len - static_cast<int64_t>(l.size()) + static_cast<int64_t>(j) -
-                         1);
-          target.push_back(l[j]);
-          owner.push_back(b);
-        }
-      }
-      const at::Tensor lp =
-          at::log_softmax(
-              model.output_logits(hidden.reshape({B * T, -1})
-                                      .index_select(0, at::tensor(flat).to(hidden.device()))),
-              -1)
-              .cpu();
-      const at::Tensor token_lp =
-          lp.gather(1, at::tensor(target).view({-1, 1})).squeeze(1).to(at::kDouble);
-      const at::Tensor scores =
-          at::zeros({B}, at::kDouble).index_add_(0, at::tensor(owner), token_lp);
-      out.probs.narrow(0, start, n).copy_(at::softmax(scores.view({n, r}), -1));
+  for (int64_t start = 0; start < m; start += batch_size) {
+    const int64_t n = std::min(batch_size, m - start);
+    const std::vector<Example> part(examples.begin() + start, examples.begin() + start + n);
+    const TaskBatch tb =
+        make_task_batch(task, tokenizer, labels, part, model.config().max_position_embeddings);
+    const model::ModelOutputs outputs(
+        model,
+        model.forward_hidden(tb.batch.input_ids, tb.batch.attention_mask, nullptr,
+                             tb.batch.layout_or_null()),
+        nullptr);
+    const at::Tensor p = at::exp(class_log_probs(task, labels, tb, outputs)).cpu();
+    if (task.kind == TaskKind::kVocab) {
+      const auto top = p.topk(r, -1);
+      out.probs.narrow(0, start, n).copy_(std::get<0>(top));
+      out.top_ids.narrow(0, start, n).copy_(std::get<1>(top));
     } else {
-      const at::Tensor last = model::last_token_positions(mask).to(hidden.device());
-      const at::Tensor logits =
-          model
-              .output_logits(hidden.reshape({B * T, -1})
-                                 .index_select(0, at::arange(B, last.options()) * T + last))
-              .cpu();  // [n, V]
-      if (task.kind == TaskKind::kLabelTokens) {
-        std::vector<int64_t> first;
-        for (const auto& l : labels) first.push_back(l[0]);
-        out.probs.narrow(0, start, n)
-            .copy_(at::softmax(logits.index_select(1, at::tensor(first)), -1));
-      } else {
-        const auto top = at::softmax(logits, -1).topk(r, -1);
-        out.probs.narrow(0, start, n).copy_(std::get<0>(top));
-        out.top_ids.narrow(0, start, n).copy_(std::get<1>(top));
-      }
+      out.probs.narrow(0, start, n).copy_(p);
     }
     if (on_batch) on_batch(start + n);
   }

@@ -160,6 +160,11 @@ TEST(ParameterSelection, DefaultPatternsAndErrors) {
                {"no include pattern"});
   EXPECT_TRUE(glob_match("model.layers.*.mlp.*", "model.layers.12.mlp.up_proj.weight"));
   EXPECT_FALSE(glob_match("model.layers.?.mlp.*", "model.layers.12.mlp.up_proj.weight"));
+  EXPECT_TRUE(glob_match("model.layers.2[89].*", "model.layers.28.mlp.up_proj.weight"));
+  EXPECT_FALSE(glob_match("model.layers.2[89].*", "model.layers.27.mlp.up_proj.weight"));
+  EXPECT_TRUE(glob_match("model.layers.[^0-2]*", "model.layers.3.mlp.up_proj.weight"));
+  EXPECT_FALSE(glob_match("model.layers.[^0-2]*", "model.layers.12.mlp.up_proj.weight"));
+  EXPECT_TRUE(glob_match("a[bc", "a[bc"));  // an unclosed class is literal
 }
 
 }  // namespace

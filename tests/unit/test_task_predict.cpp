@@ -9,6 +9,7 @@
 #include "npeff/model/loader.h"
 #include "npeff/pef/predict.h"
 #include "unit/model_fixtures.h"
+#include "unit/task_fixtures.h"
 #include "unit/test_util.h"
 
 namespace npeff::pef {
@@ -16,22 +17,6 @@ namespace {
 
 using namespace npeff::testing;
 using json = nlohmann::json;
-
-// A character-level BPE tokenizer (no merges) whose ids fit the tiny models' 96-token vocab.
-tokenizer::Tokenizer char_tokenizer() {
-  json vocab = {{"<unk>", 0}};
-  const std::string chars =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :.,?!\n'-";
-  for (size_t i = 0; i < chars.size(); ++i)
-    vocab[std::string(1, chars[i])] = static_cast<int>(i + 1);
-  const json tok = {{"model",
-                     {{"type", "BPE"},
-                      {"vocab", vocab},
-                      {"merges", json::array()},
-                      {"unk_token", "<unk>"},
-                      {"fuse_unk", true}}}};
-  return tokenizer::load_hf_tokenizer_json_text(tok.dump(), "chars.json");
-}
 
 class TaskTest : public TempDirTest {
  protected:

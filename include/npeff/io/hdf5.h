@@ -126,6 +126,7 @@ class Dataset : public Object {
   /// Appends `rows` rows along dim 0 (dataset created with extendible = true).
   void append_rows(std::int64_t rows, const float* data);
   void append_rows(std::int64_t rows, const std::int64_t* data);
+  void append_rows(std::int64_t rows, const double* data);
   /// Shrinks or grows dim 0 (extendible datasets), e.g. to drop rows past the last flushed one.
   void resize_rows(std::int64_t rows);
   /// 1-d variable-length UTF-8 string datasets.

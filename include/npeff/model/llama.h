@@ -37,6 +37,15 @@ class ForwardCapture {
                       const at::Tensor& output) = 0;
 };
 
+// An explicit token layout for a batch: rotary positions and which keys each query attends to.
+// Used to share a prompt among alternative continuations: one row holds the prompt once and
+// then every suffix, each suffix token attending to the prompt and to its own suffix's earlier
+// tokens, at the positions it would have after the prompt (paper Appendix D, CLINC150).
+struct TokenLayout {
+  at::Tensor positions;  // int64 [B, T]: rotary position of each token
+  at::Tensor allowed;    // bool [B, T, T]: query t may attend to key s; must hold for s == t
+};
+
 class LlamaModel {
  public:
   // `parameters` must hold exactly the tensors expected_parameter_names() lists, with the
@@ -56,8 +65,11 @@ class LlamaModel {
   // The final (normed) hidden states [B, T, hidden] in the compute dtype; output_logits() maps any
   // [..., hidden] rows to float32 logits. Computing logits only where they are needed saves the
   // largest matmul of a big-vocabulary model (and its backward).
+  // With a `layout`, its positions and attention pattern replace the causal default (padding
+  // keys are still excluded).
   at::Tensor forward_hidden(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                            ForwardCapture* capture = nullptr) const;
+                            ForwardCapture* capture = nullptr,
+                            const TokenLayout* layout = nullptr) const;
   at::Tensor output_logits(const at::Tensor& hidden, ForwardCapture* capture = nullptr) const;
   // Parameter index of the output head's weight (the embedding's when tied).
   int output_head_index() const { return lm_head_; }
@@ -82,6 +94,7 @@ class LlamaModel {
     bool padded = false;
     std::vector<int64_t> lengths;  // real tokens per row
     bool equal_lengths = true;
+    at::Tensor layout_mask;  // with a TokenLayout: additive float32 mask [B, 1, T, T]
     at::Tensor unpack(const at::Tensor& x) const;  // [N, d] -> [B * T, d] (zeros at padding)
     at::Tensor pack(const at::Tensor& x) const;    // [B * T, d] -> [N, d]
   };

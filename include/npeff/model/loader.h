@@ -34,6 +34,11 @@ LoadedModel load_hf_model(const std::string& path, const LoadOptions& options);
 LoadedModel load_gguf_model(const std::string& path, const LoadOptions& options);
 LoadedModel load_llama2c_model(const std::string& path, const LoadOptions& options);
 
+// Content fingerprint of a checkpoint, recorded as provenance: "fnv1a64:<16 hex digits>" over
+// the file (a directory: every regular file in it, by name, with names and sizes). Not
+// cryptographic; it tells a changed checkpoint from the one a file was made with.
+std::string content_hash(const std::string& path);
+
 // HF config.json -> ModelConfig (model_type llama, qwen2, mistral without sliding window).
 ModelConfig parse_hf_config(const std::string& json_text, const std::string& source);
 

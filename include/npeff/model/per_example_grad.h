@@ -28,12 +28,12 @@ struct ParameterSlice {
 };
 
 // Which parameters get gradients. Patterns are comma-separated globs over HF names ('*' any
-// run, '?' one character); a leading '!' excludes. A name is selected when it matches an
-// include and no exclude. The default (paper Section 3.1, after Marks et al.) is every
-// transformer-block weight except norms: q/k/v/o, gate/up/down (and q/k/v biases). Embeddings are
-// never selectable (per-example embedding gradients are sparse rows; not supported); an untied
-// output head "lm_head.weight" is selectable but not selected by default (it is the output
-// embedding); a tied head is the input embedding, so it is not a separate parameter.
+// run, '?' one character, '[0-9]' / '[^...]' a character class); a leading '!' excludes. A name is
+// selected when it matches an include and no exclude. The default (paper Section 3.1, after Marks
+// et al.) is every transformer-block weight except norms: q/k/v/o, gate/up/down (and q/k/v biases).
+// Embeddings are never selectable (per-example embedding gradients are sparse rows; not supported);
+// an untied output head "lm_head.weight" is selectable but not selected by default (it is the
+// output embedding); a tied head is the input embedding, so it is not a separate parameter.
 class ParameterSelection {
  public:
   static constexpr const char* kDefault = "model.layers.*,!*norm*";
@@ -60,7 +60,12 @@ struct GradientBatch {
   // Caller's id of each group (e.g. the example's index in the data set), for objectives that
   // look up per-example targets. Empty: 0..G-1.
   std::vector<int64_t> group_ids;
+  // Optional explicit layout (undefined tensors: causal rows). Rows must then be right-padded.
+  TokenLayout layout;
   int64_t num_groups() const;
+  const TokenLayout* layout_or_null() const {
+    return layout.positions.defined() ? &layout : nullptr;
+  }
   int64_t group_id(int64_t g) const { return group_ids.empty() ? g : group_ids[g]; }
 };
 
@@ -93,6 +98,10 @@ using GradientConsumer = std::function<void(const ParameterSlice& slice, const a
 
 struct GradientResult {
   at::Tensor objectives;  // [G, k] float32, detached
+  // Wall time of the engine's phases (benchmarks report the first as the floor).
+  double seconds_forward_backward = 0;  // one batched forward + k batched backward passes
+  double seconds_contraction = 0;       // per-example sums of dY^T X
+  double seconds_consumer = 0;          // inside the consumer
 };
 
 // The batched engine.

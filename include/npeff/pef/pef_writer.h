@@ -1,0 +1,70 @@
+// Streaming, crash-safe, resumable writer of npeff.pefs files for compute-pefs
+// (docs/formats.md).
+//
+// Rows are buffered and written every `flush_examples` examples as a complete part file,
+// OUT.partial.d/part-NNNNNN.h5 (schema npeff.pefs_part: the per-example datasets of npeff.pefs
+// plus `resume_config` and `first_example`), itself written at a temporary name and renamed.
+// A process killed at any point (kill -9 included) therefore leaves only whole parts. A writer
+// for the same OUT continues after the last whole part, refusing parts made with another
+// `resume_config` (naming both); finish() concatenates the parts into OUT (written atomically)
+// and removes the directory. HDF5 itself is not crash-safe: rewriting a file in place and
+// being killed can leave its chunk index pointing at reused space, hence whole files per part.
+// Batches must be the same in both runs for the result to be identical bit for bit
+// (compute-pefs fixes them relative to the data, not to the resume point).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "npeff/model/per_example_grad.h"
+#include "npeff/pef/compute.h"
+#include "npeff/projection/projection_record.h"
+
+namespace npeff::pef {
+
+struct PefWriterSpec {
+  std::string path;
+  std::string config;           ///< canonical JSON of everything that determines the content
+  nlohmann::json provenance;    ///< root attribute `provenance` of the final file
+  int64_t rank = 0, dim = 0;    ///< PEF shape (for an empty shard's empty /pefs)
+  bool float16 = false;         ///< store /pefs as float16
+  int64_t flush_examples = 64;  ///< examples per part file (rounded up to whole batches)
+};
+
+class PefWriter {
+ public:
+  explicit PefWriter(PefWriterSpec spec);
+  int64_t done() const { return done_; }  ///< examples in whole parts (the resume point)
+  bool resumed() const { return done_ > 0; }
+  // Buffers a batch; writes a part once flush_examples are buffered.
+  void append(const PefBatch& batch, const std::vector<int64_t>& example_ids,
+              const std::vector<int64_t>& labels, const std::vector<std::string>& prompts);
+  // Writes the last part, then OUT with the per-file tables, and removes the parts.
+  void finish(const std::vector<std::string>& label_names,
+              const model::ParameterSelection& selection,
+              const projection::ProjectionRecord& projection);
+  std::string part_dir() const { return spec_.path + ".partial.d"; }
+
+ private:
+  void write_part();
+  std::string part_path(int64_t index) const;
+
+  PefWriterSpec spec_;
+  int64_t done_ = 0, parts_ = 0;
+  std::vector<PefBatch> pending_;
+  std::vector<int64_t> pending_ids_, pending_labels_;
+  std::vector<std::string> pending_prompts_;
+};
+
+// Concatenates compute-pefs shard files (in the given order) into one npeff.pefs file at `out`
+// (written atomically): per-example datasets are appended, prompts joined; the files must agree
+// on rank, d, projection, selected parameters and the optional datasets they hold. Returns the
+// number of examples.
+int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::string& out,
+                        const nlohmann::json& provenance);
+
+}  // namespace npeff::pef

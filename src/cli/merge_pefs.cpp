@@ -1,0 +1,42 @@
+// npeff merge-pefs: concatenates compute-pefs shard files into one npeff.pefs file.
+#include <nlohmann/json.hpp>
+
+#include "cli/subcommands.h"
+#include "npeff/pef/pef_writer.h"
+
+namespace npeff::cli {
+namespace {
+
+struct MergePefsOptions {
+  std::vector<std::string> inputs;  ///< shard files, in order (required)
+  std::string out;                  ///< output file (required)
+  bool json = false;
+};
+
+int run_merge_pefs(const MergePefsOptions& o) {
+  const int64_t m =
+      pef::merge_pef_files(o.inputs, o.out, {{"command", "merge-pefs"}, {"inputs", o.inputs}});
+  return report_success(
+      o.out, {{"command", "merge-pefs"}, {"output", o.out}, {"inputs", o.inputs}, {"examples", m}},
+      o.json);
+}
+
+}  // namespace
+
+void add_merge_pefs_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
+  auto o = std::make_shared<MergePefsOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "merge-pefs",
+      "Concatenate npeff.pefs files (e.g. compute-pefs --shard I/N outputs) into one, in the\n"
+      "order given. The files must share rank, d, projection and selected parameters. (decompose\n"
+      "and fit-coeffs also take the shard files directly.)\n"
+      "Example:\n  npeff merge-pefs --inputs sst2.0.h5 sst2.1.h5 sst2.2.h5 -o sst2.h5");
+  sub->add_option("--inputs,-i", o->inputs, "npeff.pefs files, in order")
+      ->required()
+      ->expected(1, -1);
+  sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
+  sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
+  sub->callback([o, &runner] { runner = [o] { return run_merge_pefs(*o); }; });
+}
+
+}  // namespace npeff::cli

@@ -1,0 +1,281 @@
+#include "npeff/pef/pef_writer.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "npeff/core/error.h"
+#include "npeff/io/hdf5.h"
+#include "npeff/io/schema.h"
+#include "npeff/pef/pef_file.h"
+
+namespace npeff::pef {
+
+namespace {
+namespace fs = std::filesystem;
+constexpr const char* kPartSchema = "npeff.pefs_part";
+
+// The numeric per-example datasets of a file (every root dataset but the string tables).
+std::vector<std::string> row_datasets(const io::File& f) {
+  std::vector<std::string> names;
+  for (const std::string& c : f.root().children()) {
+    if (!f.root().is_group(c) && f.root().dataset(c).dtype() != io::DType::kString)
+      names.push_back(c);
+  }
+  return names;
+}
+
+void append_tensor(io::Dataset ds, const at::Tensor& t) {
+  const at::Tensor c = t.contiguous().cpu();
+  switch (c.scalar_type()) {
+    case at::kFloat:
+      ds.append_rows(c.size(0), c.data_ptr<float>());
+      break;
+    case at::kDouble:
+      ds.append_rows(c.size(0), c.data_ptr<double>());
+      break;
+    case at::kLong:
+      ds.append_rows(c.size(0), c.data_ptr<int64_t>());
+      break;
+    default:
+      NPEFF_ASSERT(false, "unexpected dtype ", c.scalar_type());
+  }
+}
+
+void create_rows(io::File& f, const std::string& name, io::DType dtype, at::IntArrayRef shape,
+                 const at::Tensor& data) {
+  std::vector<int64_t> s = shape.vec();
+  s[0] = 0;
+  io::DatasetOptions opt;
+  opt.extendible = true;
+  opt.compression = s.size() > 1 ? 0 : 4;  // float rows barely compress; deflate costs time
+  append_tensor(f.root().create_dataset(name, dtype, s, opt), data);
+}
+
+// Appends the row datasets `names` of `inputs`, in order, to `dst` (created after the first).
+// Strings datasets "prompts" are joined. Returns the number of rows.
+int64_t concatenate(const std::vector<std::string>& inputs, const std::vector<std::string>& names,
+                    io::File& dst) {
+  int64_t total = 0;
+  std::vector<std::string> prompts;
+  bool any_prompts = false;
+  for (const std::string& path : inputs) {
+    const io::File f = io::File::open(path);
+    const int64_t m = f.root().dataset("example_ids").shape()[0];
+    for (const std::string& n : names) {
+      NPEFF_CHECK(f.root().has(n), path, " lacks /", n, " which ", inputs.front(),
+                  " has: the files were computed with different settings");
+      const io::Dataset ds = f.root().dataset(n);
+      const std::vector<int64_t> shape = ds.shape();
+      NPEFF_CHECK(shape[0] == m, path, ":/", n, " has ", shape[0], " rows, /example_ids has ", m);
+      if (!dst.root().has(n)) {
+        std::vector<int64_t> s = shape;
+        s[0] = 0;
+        io::DatasetOptions opt;
+        opt.extendible = true;
+        opt.compression = s.size() > 1 ? 0 : 4;
+        dst.root().create_dataset(n, ds.dtype(), s, opt);
+      }
+      io::Dataset out = dst.root().dataset(n);
+      NPEFF_CHECK(out.shape().size() == shape.size() &&
+                      std::equal(shape.begin() + 1, shape.end(), out.shape().begin() + 1),
+                  path, ":/", n, " has rows of another shape than in ", inputs.front());
+      int64_t row = 1;
+      for (size_t d = 1; d < shape.size(); ++d) row *= shape[d];
+      const int64_t block = std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, row));
+      for (int64_t r = 0; r < m; r += block) {
+        const int64_t k = std::min(block, m - r);
+        std::vector<int64_t> offset(shape.size(), 0), count = shape;
+        offset[0] = r;
+        count[0] = k;
+        const size_t size = static_cast<size_t>(k * row);
+        if (ds.dtype() == io::DType::kInt64) {
+          std::vector<int64_t> buf(size);
+          ds.read_slab(offset, count, buf.data());
+          out.append_rows(k, buf.data());
+        } else if (ds.dtype() == io::DType::kFloat64) {
+          std::vector<double> buf(size);
+          ds.read_slab(offset, count, buf.data());
+          out.append_rows(k, buf.data());
+        } else {  // float32, or float16 read as float (exact) and stored back as float16
+          std::vector<float> buf(size);
+          ds.read_slab(offset, count, buf.data());
+          out.append_rows(k, buf.data());
+        }
+      }
+    }
+    if (f.root().has("prompts")) {
+      any_prompts = true;
+      const auto p = f.root().dataset("prompts").read_strings();
+      prompts.insert(prompts.end(), p.begin(), p.end());
+    }
+    total += m;
+  }
+  if (any_prompts) {
+    NPEFF_CHECK(static_cast<int64_t>(prompts.size()) == total, "prompts of ", total,
+                " examples expected, found ", prompts.size());
+    dst.root().create_strings("prompts", prompts);
+  }
+  return total;
+}
+
+void write_parameters(io::File& f, const std::vector<std::string>& names,
+                      const std::vector<int64_t>& offsets, const std::vector<int64_t>& numel,
+                      const std::string& patterns, int64_t total) {
+  io::Group g = f.root().create_group("parameters");
+  g.create_strings("names", names);
+  const int64_t n = static_cast<int64_t>(names.size());
+  g.create_dataset("offsets", io::DType::kInt64, {n}).write(offsets.data());
+  g.create_dataset("numel", io::DType::kInt64, {n}).write(numel.data());
+  g.set_attr("patterns", patterns);
+  g.set_attr("total", total);
+}
+}  // namespace
+
+PefWriter::PefWriter(PefWriterSpec spec) : spec_(std::move(spec)) {
+  if (!fs::is_directory(part_dir())) return;
+  for (;; ++parts_) {
+    const std::string p = part_path(parts_);
+    if (!fs::exists(p)) break;
+    const io::File f = io::File::open(p);
+    io::expect_schema(f, kPartSchema, 1);
+    const std::string found = f.root().attr_string("resume_config");
+    NPEFF_CHECK(found == spec_.config, "cannot resume from ", part_dir(),
+                ": it was started with different inputs or settings. Rerun the original command, "
+                "or delete the directory to start over.\n  partial: ",
+                found, "\n  this run: ", spec_.config);
+    NPEFF_CHECK(f.root().attr_int("first_example") == done_, p, " starts at example ",
+                f.root().attr_int("first_example"), ", expected ", done_, ": delete ", part_dir(),
+                " to start over");
+    done_ += f.root().dataset("example_ids").shape()[0];
+  }
+}
+
+std::string PefWriter::part_path(int64_t index) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "part-%06lld.h5", static_cast<long long>(index));
+  return part_dir() + "/" + name;
+}
+
+void PefWriter::append(const PefBatch& b, const std::vector<int64_t>& example_ids,
+                       const std::vector<int64_t>& labels,
+                       const std::vector<std::string>& prompts) {
+  const size_t G = static_cast<size_t>(b.pefs.size(0));
+  NPEFF_ASSERT(example_ids.size() == G && labels.size() == G && prompts.size() == G,
+               "append: one id, label and prompt per example");
+  pending_.push_back(b);
+  pending_ids_.insert(pending_ids_.end(), example_ids.begin(), example_ids.end());
+  pending_labels_.insert(pending_labels_.end(), labels.begin(), labels.end());
+  pending_prompts_.insert(pending_prompts_.end(), prompts.begin(), prompts.end());
+  if (static_cast<int64_t>(pending_ids_.size()) >= spec_.flush_examples) write_part();
+}
+
+void PefWriter::write_part() {
+  if (pending_.empty()) return;
+  fs::create_directories(part_dir());
+  const auto cat = [&](at::Tensor PefBatch::*field) {
+    std::vector<at::Tensor> parts;
+    for (const PefBatch& b : pending_) parts.push_back(b.*field);
+    return at::cat(parts, 0);
+  };
+  const at::Tensor pefs = cat(&PefBatch::pefs);
+  io::File f = io::File::create(part_path(parts_));
+  io::write_header(f, {kPartSchema, 1}, nlohmann::json::object());
+  f.root().set_attr("resume_config", spec_.config);
+  f.root().set_attr("first_example", done_);
+  create_rows(f, "pefs", spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32, pefs.sizes(),
+              pefs);
+  const at::Tensor ids = at::tensor(pending_ids_, at::kLong);
+  create_rows(f, "example_ids", io::DType::kInt64, ids.sizes(), ids);
+  create_rows(f, "raw_norms", io::DType::kFloat64, {0}, cat(&PefBatch::raw_norms));
+  create_rows(f, "param_norms", io::DType::kFloat64, {0}, cat(&PefBatch::param_norms));
+  create_rows(f, "labels", io::DType::kInt64, {0}, at::tensor(pending_labels_, at::kLong));
+  create_rows(f, "prediction", io::DType::kInt64, {0}, cat(&PefBatch::prediction).to(at::kLong));
+  const at::Tensor probs = cat(&PefBatch::probs);
+  create_rows(f, "probs", io::DType::kFloat32, probs.sizes(), probs);
+  if (pending_.front().top_ids.defined()) {
+    const at::Tensor top = cat(&PefBatch::top_ids);
+    create_rows(f, "top_ids", io::DType::kInt64, top.sizes(), top);
+  }
+  if (pending_.front().activations.defined()) {
+    const at::Tensor act = cat(&PefBatch::activations);
+    create_rows(f, "activations", io::DType::kFloat32, act.sizes(), act);
+  }
+  f.root().create_strings("prompts", pending_prompts_);
+  f.commit();  // rename: the part exists whole or not at all
+  done_ += static_cast<int64_t>(pending_ids_.size());
+  ++parts_;
+  pending_.clear();
+  pending_ids_.clear();
+  pending_labels_.clear();
+  pending_prompts_.clear();
+}
+
+void PefWriter::finish(const std::vector<std::string>& label_names,
+                       const model::ParameterSelection& selection,
+                       const projection::ProjectionRecord& projection) {
+  write_part();
+  std::vector<std::string> parts;
+  for (int64_t i = 0; i < parts_; ++i) parts.push_back(part_path(i));
+  io::File out = io::File::create(spec_.path);
+  io::write_header(out, {kPefSchema, kPefSchemaVersion}, spec_.provenance);
+  if (!parts.empty()) {
+    concatenate(parts, row_datasets(io::File::open(parts.front())), out);
+  } else {  // an empty shard: empty datasets of the right rank
+    out.root().create_dataset("pefs", spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32,
+                              {0, spec_.rank, spec_.dim});
+    for (const char* n : {"example_ids", "labels", "prediction"})
+      out.root().create_dataset(n, io::DType::kInt64, {0});
+    for (const char* n : {"raw_norms", "param_norms"})
+      out.root().create_dataset(n, io::DType::kFloat64, {0});
+  }
+  if (!label_names.empty()) out.root().create_strings("label_names", label_names);
+  std::vector<std::string> names;
+  std::vector<int64_t> offsets, numel;
+  for (const auto& s : selection.slices()) {
+    names.push_back(s.name);
+    offsets.push_back(s.offset);
+    numel.push_back(s.numel);
+  }
+  write_parameters(out, names, offsets, numel, selection.patterns(), selection.total());
+  projection::write_projection_group(out, projection);
+  out.commit();
+  fs::remove_all(part_dir());
+}
+
+int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::string& out,
+                        const nlohmann::json& provenance) {
+  std::vector<PefFileInfo> infos;
+  for (const std::string& path : inputs) infos.push_back(read_pef_info(path));
+  check_compatible(infos);
+  const io::File first = io::File::open(inputs.front());
+  const auto param_names = [](const io::File& f) {
+    if (!f.root().has("parameters")) return std::vector<std::string>{};
+    return f.root().group("parameters").dataset("names").read_strings();
+  };
+  const std::vector<std::string> params = param_names(first);
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    NPEFF_CHECK(param_names(io::File::open(inputs[i])) == params, inputs[i], " and ",
+                inputs.front(), " were computed over different selected parameters");
+  }
+  io::File dst = io::File::create(out);
+  io::write_header(dst, {kPefSchema, kPefSchemaVersion}, provenance);
+  const int64_t total = concatenate(inputs, row_datasets(first), dst);
+  if (first.root().has("label_names"))
+    dst.root().create_strings("label_names", first.root().dataset("label_names").read_strings());
+  if (first.root().has("parameters")) {
+    const io::Group src = first.root().group("parameters");
+    std::vector<int64_t> offsets(params.size()), numel(params.size());
+    src.dataset("offsets").read(offsets.data());
+    src.dataset("numel").read(numel.data());
+    write_parameters(dst, params, offsets, numel, src.attr_string("patterns"),
+                     src.attr_int("total"));
+  }
+  if (infos.front().has_projection)
+    projection::write_projection_group(dst, infos.front().projection);
+  dst.commit();
+  return total;
+}
+
+}  // namespace npeff::pef
