@@ -110,6 +110,8 @@ int main(int argc, char** argv) {
   npeff::cli::add_predict_command(app, global, runner);
   npeff::cli::add_compute_pefs_command(app, global, runner);
   npeff::cli::add_merge_pefs_command(app, global, runner);
+  npeff::cli::add_recover_command(app, global, runner);
+  npeff::cli::add_perturb_command(app, global, runner);
 
   try {
     app.parse(argc, argv);

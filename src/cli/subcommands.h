@@ -49,5 +49,7 @@ void add_model_info_command(CLI::App& app, const GlobalOptions& global, Runner& 
 void add_predict_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_compute_pefs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_merge_pefs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_recover_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_perturb_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace npeff::cli

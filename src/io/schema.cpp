@@ -41,6 +41,10 @@ const std::vector<SchemaInfo>& known_schemas() {
        "NPEFF components H [C, d] and coefficients W [examples, C] (decompose)"},
       {"npeff.decomposition_checkpoint", 1, "resumable state of a running decompose"},
       {"npeff.coefficients", 1, "coefficients fitted to fixed components (fit-coeffs)"},
+      {"npeff.recovered", 1,
+       "sparse parameter-space directions of components, recovered by FPC (recover)"},
+      {"npeff.perturbation", 1, "KL and PEF-norm ratios of component perturbations (perturb)"},
+      {"npeff.perturbation_part", 1, "one component's result of a running perturb"},
       {"npeff.predictions", 1,
        "zero-shot predictions of a task: p over labels per example (predict)"},
   };

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "npeff/core/error.h"
@@ -87,6 +89,26 @@ at::Tensor kl_divergence(const at::Tensor& log_p, const at::Tensor& log_q) {
 double mean_ratio(double top, double baseline) {
   if (top == 0 && baseline == 0) return 1;
   return baseline > 0 ? top / baseline : std::numeric_limits<double>::infinity();
+}
+
+std::vector<int64_t> top_rows(const at::Tensor& coefficients, int64_t k) {
+  const at::Tensor c = coefficients.to(at::kCPU, at::kDouble).contiguous();
+  const int64_t m = c.numel();
+  std::vector<int64_t> rows(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) rows[static_cast<size_t>(i)] = i;
+  const double* v = c.data_ptr<double>();
+  k = std::min(k, m);
+  std::partial_sort(rows.begin(), rows.begin() + k, rows.end(),
+                    [&](int64_t a, int64_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
+  rows.resize(static_cast<size_t>(k));
+  return rows;
+}
+
+double geometric_mean(const std::vector<double>& values) {
+  if (values.empty()) return 0;
+  double log_sum = 0;
+  for (double x : values) log_sum += std::log(x);
+  return std::exp(log_sum / static_cast<double>(values.size()));
 }
 
 Selectivity measure_selectivity(const model::LlamaModel& model,

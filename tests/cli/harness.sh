@@ -22,3 +22,13 @@ finish() {
   echo "$passed passed, $failed failed"
   [[ $failed -eq 0 ]]
 }
+# write_char_tokenizer FILE: a character-level tokenizer.json whose ids fit the tiny models'
+# 96-token vocabulary (as tests/unit/task_fixtures.h).
+write_char_tokenizer() {
+  local chars='abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :.,?!' i
+  {
+    printf '{"model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "merges": [], "vocab": {"<unk>": 0'
+    for ((i = 0; i < ${#chars}; i++)); do printf ', "%s": %d' "${chars:i:1}" $((i + 1)); done
+    printf ', "\\n": %d}}}\n' $((${#chars} + 1))
+  } > "$1"
+}

@@ -12,13 +12,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-# A character-level tokenizer whose ids fit the tiny models' 96-token vocabulary.
-chars='abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :.,?!'
-{
-  printf '{"model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "merges": [], "vocab": {"<unk>": 0'
-  for ((i = 0; i < ${#chars}; i++)); do printf ', "%s": %d' "${chars:i:1}" $((i + 1)); done
-  printf ', "\\n": %d}}}\n' $((${#chars} + 1))
-} > chars.json
+write_char_tokenizer chars.json
 n_examples=${NPEFF_TEST_EXAMPLES:-600}
 words=(good bad fine dull great awful fun sad nice poor)
 {

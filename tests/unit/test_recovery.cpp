@@ -93,6 +93,7 @@ TEST(Fpc, RecoversPlantedSparseVectorsThroughTheProjection) {
     truth.index_put_({idx}, at::randn({k}, at::kFloat));
     truth /= truth.norm();
     FpcOptions o;  // the paper's settings: mu 4e-5, beta 4, gamma 0.99, one inner iteration
+    o.final_iterations = 15;  // past the phase transition it would only crawl
     const FpcResult r = fpc(forward, adjoint, forward(truth), n, o);
     const double err = (r.u - truth).to(at::kDouble).norm().item<double>();
     std::cout << "  k = " << k << ": " << err << ", " << r.iterations << "\n";

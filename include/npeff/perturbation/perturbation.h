@@ -73,6 +73,12 @@ Selectivity measure_selectivity(const model::LlamaModel& model,
                                 const std::vector<pef::Example>& baseline,
                                 const at::Tensor& base_baseline, int64_t batch_size);
 
-double mean_ratio(double top, double baseline);  // top / baseline; 1 when both are 0
+double mean_ratio(double top, double baseline);
+
+// Rows of the k largest entries of `coefficients` [m] (descending; ties: lower row first).
+std::vector<int64_t> top_rows(const at::Tensor& coefficients, int64_t k);
+
+// Geometric mean of positive values (0 when empty).
+double geometric_mean(const std::vector<double>& values);  // top / baseline; 1 when both are 0
 
 }  // namespace npeff::perturbation
