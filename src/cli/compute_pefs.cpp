@@ -20,11 +20,7 @@ namespace {
 struct ComputePefsOptions {
   std::string model;             ///< HF directory, GGUF or llama2.c .bin (required)
   std::string tokenizer;         ///< overrides the model's tokenizer
-  std::string task;              ///< task config JSON (required)
-  std::string data;              ///< overrides the task's data.path
-  std::string split;             ///< overrides the task's data.split
-  int64_t start = 0;             ///< first example of the data
-  int64_t max_examples = -1;     ///< -1: all
+  TaskSelection sel;             ///< --task, --data, --split, --start, --max-examples
   std::string shard = "0/1";     ///< I/N: this process's share of the batches
   int64_t batch_size = 8;        ///< examples per forward/backward batch (and per flush)
   std::string pef = "exact";     ///< exact | expectation | gradient
@@ -63,15 +59,13 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
 }
 
 int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
-  pef::Task task = pef::Task::load(o.task);
-  if (!o.data.empty()) task.data.path = o.data;
-  if (!o.split.empty()) task.data.split = o.split;
+  const pef::Task task = o.sel.load();
   NPEFF_CHECK(o.batch_size > 0, "--batch-size must be positive, got ", o.batch_size);
   NPEFF_CHECK(o.proj_dim > 0, "--proj-dim must be positive (the projected dimension d)");
   NPEFF_CHECK(o.store_dtype == "float32" || o.store_dtype == "float16",
               "--store-dtype must be float32 or float16, got '", o.store_dtype, "'");
   const auto [shard, shards] = parse_shard(o.shard);
-  const std::vector<pef::Example> all = pef::load_examples(task, o.start, o.max_examples);
+  const std::vector<pef::Example> all = pef::load_examples(task, o.sel.start, o.sel.max_examples);
   // Shards are whole batches, numbered from --start: every example lands in the same batch
   // whatever the sharding, so the union of the shards equals a single run bit for bit.
   const int64_t m = static_cast<int64_t>(all.size());
@@ -104,8 +98,8 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
                                    {"model_hash", model::content_hash(o.model)},
                                    {"tokenizer", o.tokenizer},
                                    {"task", nlohmann::json::parse(task.to_json())},
-                                   {"start", o.start},
-                                   {"max_examples", o.max_examples},
+                                   {"start", o.sel.start},
+                                   {"max_examples", o.sel.max_examples},
                                    {"shard", o.shard},
                                    {"examples", {first, last}},
                                    {"batch_size", o.batch_size},
@@ -143,10 +137,10 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
               "the partial file holds ", writer.done(), " examples, not a whole number of batches");
   if (writer.resumed())
     log::info("resuming ", writer.part_dir(), " after ", writer.done(), " of ", count, " examples");
-  log::info("compute-pefs: ", task.name, " examples [", o.start + first, ", ", o.start + last,
-            ") of ", m, ", --pef ", o.pef, ", ", computer.rows(), " rows -> rank ", computer.rank(),
-            ", ", selection.total(), " parameters in ", selection.slices().size(),
-            " tensors -> d = ", proj.dim());
+  log::info("compute-pefs: ", task.name, " examples [", o.sel.start + first, ", ",
+            o.sel.start + last, ") of ", m, ", --pef ", o.pef, ", ", computer.rows(),
+            " rows -> rank ", computer.rank(), ", ", selection.total(), " parameters in ",
+            selection.slices().size(), " tensors -> d = ", proj.dim());
 
   Progress progress("compute-pefs", count - writer.done(), "examples");
   for (int64_t b = writer.done(); b < count; b += o.batch_size) {
@@ -172,7 +166,7 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
                         {{"command", "compute-pefs"},
                          {"output", o.out},
                          {"examples", count},
-                         {"first_example", o.start + first},
+                         {"first_example", o.sel.start + first},
                          {"rank", computer.rank()},
                          {"dim", proj.dim()},
                          {"selected_parameters", selection.total()},
@@ -207,12 +201,7 @@ void add_compute_pefs_command(CLI::App& app, const GlobalOptions& global, Runner
       "g.h5 "
       "--json");
   add_model_options(sub, o->model, o->tokenizer);
-  sub->add_option("--task", o->task, "Task config JSON (configs/tasks/*.json)")->required();
-  sub->add_option("--data", o->data, "Data file (overrides the task's data.path)");
-  sub->add_option("--split", o->split, "Split of a json-pairs data file (overrides data.split)");
-  sub->add_option("--start", o->start, "First example of the data")->capture_default_str();
-  sub->add_option("--max-examples", o->max_examples, "Number of examples (-1: all)")
-      ->capture_default_str();
+  add_task_options(sub, o->sel);
   sub->add_option("--shard", o->shard, "I/N: compute the I-th of N equal shares of the batches")
       ->capture_default_str();
   sub->add_option("--batch-size", o->batch_size, "Examples per batch (and per flush)")

@@ -121,14 +121,15 @@ int run_perturb(const PerturbOptions& o, const GlobalOptions& g) {
       ": a different model");
 
   // Examples in the decomposition's row order (it may have dropped PEFs).
-  const pef::PefSet pset = pef::load_pefs({info});
+  std::vector<int64_t> pef_ids(static_cast<size_t>(info.examples));
+  pf.root().dataset("example_ids").read(pef_ids.data());  // (not the PEFs themselves)
   const auto prompts = pf.root().dataset("prompts").read_strings();
   std::vector<int64_t> labels(static_cast<size_t>(info.examples), -1);
   if (pf.root().has("labels")) pf.root().dataset("labels").read(labels.data());
   std::vector<double> norms(static_cast<size_t>(info.examples));
   pf.root().dataset(pf.root().has("param_norms") ? "param_norms" : "raw_norms").read(norms.data());
   std::unordered_map<int64_t, int64_t> row_of_id;
-  for (int64_t i = 0; i < info.examples; ++i) row_of_id[pset.example_ids[i].item<int64_t>()] = i;
+  for (int64_t i = 0; i < info.examples; ++i) row_of_id[pef_ids[static_cast<size_t>(i)]] = i;
   const int64_t m = dec.w.size(0);
   std::vector<pef::Example> examples;
   std::vector<double> example_norm;

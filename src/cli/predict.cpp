@@ -15,23 +15,18 @@ namespace npeff::cli {
 namespace {
 
 struct PredictOptions {
-  std::string model;          ///< HF directory, GGUF file or llama2.c .bin (required)
-  std::string tokenizer;      ///< overrides the model's tokenizer
-  std::string task;           ///< task config JSON (required)
-  std::string data;           ///< overrides the task's data.path
-  std::string split;          ///< overrides the task's data.split (json-pairs)
-  int64_t start = 0;          ///< first example
-  int64_t max_examples = -1;  ///< -1: all
+  std::string model;      ///< HF directory, GGUF file or llama2.c .bin (required)
+  std::string tokenizer;  ///< overrides the model's tokenizer
+  TaskSelection sel;      ///< --task, --data, --split, --start, --max-examples
   int64_t batch_size = 16;
   std::string out;  ///< npeff.predictions HDF5 file (optional)
   bool json = false;
 };
 
 int run_predict(const PredictOptions& o, const GlobalOptions& g) {
-  pef::Task task = pef::Task::load(o.task);
-  if (!o.data.empty()) task.data.path = o.data;
-  if (!o.split.empty()) task.data.split = o.split;
-  const std::vector<pef::Example> examples = pef::load_examples(task, o.start, o.max_examples);
+  const pef::Task task = o.sel.load();
+  const std::vector<pef::Example> examples =
+      pef::load_examples(task, o.sel.start, o.sel.max_examples);
   model::LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
   lo.require_tokenizer = true;
@@ -76,8 +71,8 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
                      {{"command", "predict"},
                       {"model", o.model},
                       {"task", nlohmann::json::parse(task.to_json())},
-                      {"start", o.start},
-                      {"max_examples", o.max_examples},
+                      {"start", o.sel.start},
+                      {"max_examples", o.sel.max_examples},
                       {"batch_size", o.batch_size}});
     const at::Tensor probs = p.probs.contiguous();
     file.root()
@@ -131,12 +126,7 @@ void add_predict_command(CLI::App& app, const GlobalOptions& global, Runner& run
       "  npeff predict -m model_dir --task configs/tasks/clinc150.json --max-examples 200 --out "
       "p.h5 --json");
   add_model_options(sub, o->model, o->tokenizer);
-  sub->add_option("--task", o->task, "Task config JSON")->required();
-  sub->add_option("--data", o->data, "Data file (overrides the task's data.path)");
-  sub->add_option("--split", o->split, "Split of a json-pairs data file (overrides data.split)");
-  sub->add_option("--start", o->start, "First example")->capture_default_str();
-  sub->add_option("--max-examples", o->max_examples, "Number of examples (-1: all)")
-      ->capture_default_str();
+  add_task_options(sub, o->sel);
   sub->add_option("--batch-size", o->batch_size, "Examples per forward pass")
       ->capture_default_str();
   sub->add_option("--out,-o", o->out, "Write per-example predictions (HDF5)");

@@ -8,6 +8,8 @@
 #include <iostream>
 #include <string>
 
+#include "npeff/pef/task.h"
+
 namespace npeff::cli {
 
 /// Options every subcommand sees (set before the subcommand runs).
@@ -35,6 +37,31 @@ inline void add_model_options(CLI::App* sub, std::string& model, std::string& to
   sub->add_option("--model,-m", model, "HF model directory, GGUF file or llama2.c .bin")
       ->required();
   sub->add_option("--tokenizer,-t", tokenizer, "Tokenizer (default: the model's own)");
+}
+
+/// Which task and which of its examples (predict, compute-pefs).
+struct TaskSelection {
+  std::string task;                ///< task config JSON (required)
+  std::string data;                ///< overrides the task's data.path
+  std::string split;               ///< overrides the task's data.split (json-pairs)
+  std::int64_t start = 0;          ///< first example of the data
+  std::int64_t max_examples = -1;  ///< -1: all
+  /// The task config with --data/--split applied.
+  pef::Task load() const {
+    pef::Task t = pef::Task::load(task);
+    if (!data.empty()) t.data.path = data;
+    if (!split.empty()) t.data.split = split;
+    return t;
+  }
+};
+
+inline void add_task_options(CLI::App* sub, TaskSelection& t) {
+  sub->add_option("--task", t.task, "Task config JSON (configs/tasks/*.json)")->required();
+  sub->add_option("--data", t.data, "Data file (overrides the task's data.path)");
+  sub->add_option("--split", t.split, "Split of a json-pairs data file (overrides data.split)");
+  sub->add_option("--start", t.start, "First example of the data")->capture_default_str();
+  sub->add_option("--max-examples", t.max_examples, "Number of examples (-1: all)")
+      ->capture_default_str();
 }
 
 void add_inspect_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
