@@ -11,6 +11,7 @@ packages=(
   libopenmpi-dev openmpi-bin  # multi-process decompose (mpirun / srun)
   zlib1g-dev              # gzipped test fixtures
   clang libclang-rt-dev   # libFuzzer for the tokenizer/GGUF loader fuzzers (tests/fuzz)
+  chromium                # headless rendering of tune-report pages (tests, tools/render-report.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
   npeff::cli::add_merge_pefs_command(app, global, runner);
   npeff::cli::add_recover_command(app, global, runner);
   npeff::cli::add_perturb_command(app, global, runner);
+  npeff::cli::add_cluster_command(app, global, runner);
+  npeff::cli::add_sae_command(app, global, runner);
+  npeff::cli::add_tune_report_command(app, global, runner);
+  npeff::cli::add_compare_command(app, global, runner);
 
   try {
     app.parse(argc, argv);

@@ -78,5 +78,9 @@ void add_compute_pefs_command(CLI::App& app, const GlobalOptions& global, Runner
 void add_merge_pefs_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_recover_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_perturb_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_cluster_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_sae_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_tune_report_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_compare_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace npeff::cli

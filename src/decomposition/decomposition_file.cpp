@@ -49,8 +49,7 @@ LossHistory read_loss(const io::Group& root) {
 
 }  // namespace
 
-void write_decomposition(io::File& file, const DecomposeOptions& o, const DecompositionData& d,
-                         double final_loss, double relative_loss) {
+void write_factors(io::File& file, const DecompositionData& d) {
   io::Group& root = file.root();
   write_matrix(root, "W", d.w);
   write_matrix(root, "H", d.h);
@@ -58,6 +57,14 @@ void write_decomposition(io::File& file, const DecomposeOptions& o, const Decomp
   root.create_dataset("example_ids", io::DType::kInt64, {ids.size(0)})
       .write(ids.data_ptr<std::int64_t>());
   write_loss(root, d.loss);
+  root.set_attr("method", d.method);
+  if (d.has_projection) projection::write_projection_group(file, d.projection);
+}
+
+void write_decomposition(io::File& file, const DecomposeOptions& o, const DecompositionData& d,
+                         double final_loss, double relative_loss) {
+  io::Group& root = file.root();
+  write_factors(file, d);
   root.set_attr("components", o.components);
   root.set_attr("h_only_steps", o.h_only_steps);
   root.set_attr("h_only_lr", o.h_only_lr);
@@ -66,7 +73,6 @@ void write_decomposition(io::File& file, const DecomposeOptions& o, const Decomp
   root.set_attr("seed", o.seed);
   root.set_attr("final_loss", final_loss);
   root.set_attr("relative_loss", relative_loss);
-  if (d.has_projection) projection::write_projection_group(file, d.projection);
 }
 
 DecompositionData read_decomposition(const std::string& path) {
@@ -82,6 +88,7 @@ DecompositionData read_decomposition(const std::string& path) {
   f.root().dataset("example_ids").read(d.example_ids.data_ptr<std::int64_t>());
   d.loss = read_loss(f.root());
   d.has_projection = projection::read_projection_group(f, d.projection);
+  if (f.root().has_attr("method")) d.method = f.root().attr_string("method");
   return d;
 }
 

@@ -30,7 +30,15 @@ struct DecompositionData {
   LossHistory loss;
   bool has_projection = false;
   projection::ProjectionRecord projection;
+  /// Root attribute `method`: "npeff" (decompose), "kmeans" (cluster: W = proximity of members
+  /// to their centroid, H = unit centroids), "sae" (sae: W = latent codes, H = unit decoder
+  /// columns). Files without the attribute are "npeff".
+  std::string method = "npeff";
 };
+
+/// Writes W, H, example_ids, the loss history, `method` and /projection: the part of an
+/// npeff.decomposition every producer shares (header written by the caller).
+void write_factors(io::File& file, const DecompositionData& data);
 
 /// Writes the body of an npeff.decomposition file (header written by the caller).
 void write_decomposition(io::File& file, const DecomposeOptions& options,

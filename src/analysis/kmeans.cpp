@@ -1,0 +1,160 @@
+#include "npeff/analysis/kmeans.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <utility>
+
+#include "npeff/core/error.h"
+
+namespace npeff::analysis {
+namespace {
+
+struct Run {
+  at::Tensor centroids, assignment, similarity;
+  double mean_similarity = -2;
+  std::int64_t iterations = 0, reseeded = 0;
+  std::vector<double> history;
+};
+
+// k-means++ (Arthur & Vassilvitskii 2007): each next centre is drawn with probability
+// proportional to the squared distance to the nearest chosen centre, which for unit vectors is
+// 2 (1 - cos).
+at::Tensor kmeans_plus_plus(const at::Tensor& x, std::int64_t k, std::mt19937_64& rng) {
+  const std::int64_t m = x.size(0);
+  std::vector<std::int64_t> chosen;
+  chosen.push_back(std::uniform_int_distribution<std::int64_t>(0, m - 1)(rng));
+  at::Tensor best = at::mv(x, x[chosen[0]]).to(at::kDouble).contiguous();
+  while (static_cast<std::int64_t>(chosen.size()) < k) {
+    const auto b = best.accessor<double, 1>();
+    std::vector<double> weight(static_cast<size_t>(m));
+    double total = 0;
+    for (std::int64_t i = 0; i < m; ++i)
+      total += weight[static_cast<size_t>(i)] = std::max(0.0, 1.0 - b[i]);
+    std::int64_t next = 0;
+    if (total > 0) {
+      double u = std::uniform_real_distribution<double>(0.0, total)(rng);
+      next = m - 1;
+      for (std::int64_t i = 0; i < m; ++i) {
+        u -= weight[static_cast<size_t>(i)];
+        if (u < 0 && weight[static_cast<size_t>(i)] > 0) {
+          next = i;
+          break;
+        }
+      }
+    } else {
+      next = std::uniform_int_distribution<std::int64_t>(0, m - 1)(rng);  // all rows covered
+    }
+    chosen.push_back(next);
+    best = at::maximum(best, at::mv(x, x[next]).to(at::kDouble)).contiguous();
+  }
+  return x.index_select(0, at::tensor(chosen, at::kLong)).clone();
+}
+
+at::Tensor normalized(const at::Tensor& c) {
+  const at::Tensor n = c.norm(2, {1}, true);
+  return c / at::where(n.gt(0), n, at::ones_like(n));
+}
+
+Run lloyd(const at::Tensor& x, at::Tensor centroids, std::int64_t max_iterations) {
+  const std::int64_t m = x.size(0), k = centroids.size(0);
+  Run run;
+  std::vector<std::int64_t> assign(static_cast<size_t>(m), -1);
+  std::vector<float> sim(static_cast<size_t>(m));
+  for (std::int64_t it = 0; it < max_iterations; ++it) {
+    const at::Tensor s = at::mm(x, centroids.t()).contiguous();  // [m, k]
+    const auto S = s.accessor<float, 2>();
+    bool changed = false;
+    double total = 0;
+    for (std::int64_t i = 0; i < m; ++i) {
+      std::int64_t best = 0;
+      for (std::int64_t c = 1; c < k; ++c)
+        if (S[i][c] > S[i][best]) best = c;  // ties: the lower cluster
+      changed = changed || assign[static_cast<size_t>(i)] != best;
+      assign[static_cast<size_t>(i)] = best;
+      sim[static_cast<size_t>(i)] = S[i][best];
+      total += S[i][best];
+    }
+    run.history.push_back(total / static_cast<double>(m));
+    run.iterations = it + 1;
+    // Empty clusters take the rows that fit their own cluster worst.
+    std::vector<std::int64_t> size(static_cast<size_t>(k), 0);
+    for (const std::int64_t a : assign) ++size[static_cast<size_t>(a)];
+    std::vector<std::pair<float, std::int64_t>> worst;
+    for (std::int64_t i = 0; i < m; ++i) worst.emplace_back(sim[static_cast<size_t>(i)], i);
+    std::sort(worst.begin(), worst.end());
+    size_t next_worst = 0;
+    for (std::int64_t c = 0; c < k; ++c) {
+      while (size[static_cast<size_t>(c)] == 0 && next_worst < worst.size()) {
+        const std::int64_t i = worst[next_worst++].second;
+        std::int64_t& from = assign[static_cast<size_t>(i)];
+        if (size[static_cast<size_t>(from)] <= 1) continue;
+        --size[static_cast<size_t>(from)];
+        from = c;
+        ++size[static_cast<size_t>(c)];
+        ++run.reseeded;
+        changed = true;
+      }
+    }
+    const at::Tensor a = at::tensor(assign, at::kLong);
+    const at::Tensor onehot = at::zeros({m, k}, x.options()).scatter_(1, a.view({m, 1}), 1.0);
+    centroids = normalized(at::mm(onehot.t(), x));
+    if (!changed) break;
+  }
+  // Final similarities with the final centroids (assignments are stable or capped).
+  const at::Tensor a = at::tensor(assign, at::kLong);
+  run.similarity = (x * centroids.index_select(0, a)).sum(1);
+  run.mean_similarity = run.similarity.to(at::kDouble).mean().item<double>();
+  run.assignment = a;
+  run.centroids = centroids;
+  return run;
+}
+
+}  // namespace
+
+KMeansResult spherical_kmeans(const at::Tensor& x_in, const KMeansOptions& o) {
+  NPEFF_CHECK(x_in.dim() == 2, "k-means needs a matrix [m, d], got ", x_in.sizes());
+  const std::int64_t m = x_in.size(0);
+  NPEFF_CHECK(o.clusters >= 1 && o.clusters <= m, "--clusters must lie in [1, ", m,
+              "] (the number of non-zero rows), got ", o.clusters);
+  NPEFF_CHECK(o.max_iterations >= 1 && o.restarts >= 1,
+              "--max-iterations and --restarts must be >= 1");
+  const at::Tensor x = normalized(x_in.to(at::kFloat).cpu().contiguous());
+  NPEFF_CHECK(x.norm(2, {1}).gt(0).all().item<bool>(), "k-means input has zero rows");
+  std::mt19937_64 rng(o.seed);
+  Run best;
+  for (std::int64_t r = 0; r < o.restarts; ++r) {
+    Run run = lloyd(x, kmeans_plus_plus(x, o.clusters, rng), o.max_iterations);
+    if (run.mean_similarity > best.mean_similarity) best = std::move(run);
+  }
+  KMeansResult out;
+  out.centroids = best.centroids;
+  out.assignment = best.assignment;
+  out.similarity = best.similarity;
+  out.mean_similarity = best.mean_similarity;
+  out.iterations = best.iterations;
+  out.history = best.history;
+  out.reseeded = best.reseeded;
+  return out;
+}
+
+double adjusted_rand_index(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b) {
+  NPEFF_CHECK(a.size() == b.size(), "labelings differ in length: ", a.size(), " vs ", b.size());
+  const auto pairs = [](double n) { return n * (n - 1) / 2; };
+  std::map<std::pair<std::int64_t, std::int64_t>, double> joint;
+  std::map<std::int64_t, double> ca, cb;
+  for (size_t i = 0; i < a.size(); ++i) ++joint[{a[i], b[i]}], ++ca[a[i]], ++cb[b[i]];
+  double sum_joint = 0, sum_a = 0, sum_b = 0;
+  for (const auto& [key, n] : joint) sum_joint += pairs(n);
+  for (const auto& [key, n] : ca) sum_a += pairs(n);
+  for (const auto& [key, n] : cb) sum_b += pairs(n);
+  const double total = pairs(static_cast<double>(a.size()));
+  const double expected = total > 0 ? sum_a * sum_b / total : 0;
+  const double top = 0.5 * (sum_a + sum_b);
+  if (top == expected) return 1.0;  // both labelings trivial (one cluster or all singletons)
+  return (sum_joint - expected) / (top - expected);
+}
+
+}  // namespace npeff::analysis

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# tune-report, cluster, sae and compare on a tiny model: compute-pefs (exact + activations,
+# gradient) -> decompose / cluster / sae -> tune-report (report.json checked, index.html rendered
+# in headless Chromium with the network blocked: every component card present, a screenshot
+# taken) -> compare; refused inputs exit 2 with a message.
+# Usage: test_analysis.sh NPEFF_BINARY   (NPEFF_SOURCE_DIR: repository root)
+set -u
+npeff=$(realpath "$1")
+root=${NPEFF_SOURCE_DIR:-$(dirname "$(realpath "$0")")/../..}
+root=$(realpath "$root")
+tiny=$root/tests/fixtures/models/tiny
+source "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/harness.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+write_char_tokenizer chars.json
+words=(good bad fine dull great awful fun sad nice poor)
+{
+  echo -e "sentence\tlabel"
+  for ((i = 0; i < 120; i++)); do echo -e "${words[i % 10]} ${words[(i * 7 + 3) % 10]} </script>\t$((i % 2))"; done
+} > data.tsv
+cat > task.json <<JSON
+{"name": "toy", "kind": "label-tokens", "labels": ["Negative", "Positive"], "label_prefix": "",
+ "template": "Review: {text}\nSentiment:",
+ "data": {"format": "tsv", "path": "$work/data.tsv", "fields": {"text": "sentence"}, "label_field": "label",
+          "label_names": {"0": "Negative", "1": "Positive"}}}
+JSON
+pefs=("$npeff" compute-pefs -m "$tiny/qwen2_bias" -t "$work/chars.json" --task task.json --proj-dim 256)
+expect 0 "compute-pefs exact + activations" '' -- "${pefs[@]}" --save-activations -o p.h5
+expect 0 "compute-pefs gradient" '' -- "${pefs[@]}" --pef gradient -o g.h5
+expect 0 "decompose" '' -- "$npeff" decompose --pefs p.h5 -C 8 --h-only-steps 50 --steps 150 --drop-zero -o d.h5
+expect 0 "decompose G-NPEFF" '' -- "$npeff" decompose --pefs g.h5 -C 8 --h-only-steps 50 --steps 150 --drop-zero -o dg.h5
+for c in cluster sae tune-report compare; do
+  expect 0 "$c --help has examples" 'Examples' -- "$npeff" $c --help
+done
+expect 0 "cluster" '"mean_similarity"' -- "$npeff" cluster -p g.h5 --clusters 8 --restarts 2 -o gc.h5 --json
+expect 0 "cluster file is a decomposition" 'npeff.decomposition version 1' -- "$npeff" inspect gc.h5
+expect 0 "sae" '"final_fvu"' -- "$npeff" sae -p p.h5 --latents 8 --k 2 --steps 300 --batch-size 64 -o sae.h5 --json
+sae_json=$("$npeff" sae -p p.h5 --latents 8 --k 2 --steps 300 --batch-size 64 -o sae.h5 --json 2> /dev/null)
+fvu0=$(grep -oE '"initial_fvu": *[0-9.e+-]+' <<<"$sae_json" | grep -oE '[0-9.e+-]+$')
+fvu1=$(grep -oE '"final_fvu": *[0-9.e+-]+' <<<"$sae_json" | grep -oE '[0-9.e+-]+$')
+if awk -v a="$fvu0" -v b="$fvu1" 'BEGIN { exit !(b < a) }'; then ok "SAE FVU falls ($fvu0 -> $fvu1)"; else bad "SAE FVU did not fall ($fvu0 -> $fvu1)"; fi
+expect 0 "recover takes cluster centroids" '"relative_residual"' -- "$npeff" recover -D gc.h5 -p g.h5 --components 0 -o r.h5 --json
+expect 0 "perturb along a cluster centroid" '"geometric_mean_kl_ratio"' -- "$npeff" perturb -r r.h5 -D gc.h5 -p g.h5 --magnitude 0.5 --top-k 4 --baseline 20 -o x.h5 --json
+
+expect 0 "tune-report NPEFF" '"prediction_tuned"' -- "$npeff" tune-report -D d.h5 -p p.h5 --top-k 4 -o rep --json
+expect 0 "tune-report prints the page" 'rep/index.html' -- "$npeff" tune-report -D d.h5 -p p.h5 --top-k 4 -o rep
+expect 0 "tune-report GC" '"name": "GC"' -- "$npeff" tune-report -D gc.h5 -p g.h5 --top-k 4 -o rep-gc --json
+expect 0 "tune-report SAE" '"name": "SAE"' -- "$npeff" tune-report -D sae.h5 -p p.h5 --top-k 4 -o rep-sae --json
+if [[ -f rep/report.json && -f rep/index.html && ! -e rep.partial.d ]]; then ok "report folder complete"; else bad "report folder incomplete"; fi
+if grep -qE '(src|href)="?https?:' rep/index.html; then bad "index.html loads from the network"; else ok "index.html is self-contained"; fi
+if [[ $(grep -o '</script>' rep/index.html | wc -l) -ne 2 ]]; then
+  bad "a prompt's </script> was not escaped"
+else
+  ok "prompts cannot end the data script"
+fi
+
+if command -v chromium > /dev/null || command -v chromium-browser > /dev/null; then
+  "$root/tools/render-report.sh" rep --dom > dom.html
+  cards=$(grep -o '<section class="card' dom.html | wc -l)
+  if [[ $cards -eq 8 ]]; then ok "Chromium renders all 8 component cards"; else bad "Chromium rendered $cards cards, expected 8"; fi
+  for want in "8 of 8 components shown" "Component 7" "npeff tune-report: NPEFF" "prediction-tuned" \
+    'class="line-plot"' 'class="bar-plot"' 'class="histogram"' "Review: "; do
+    if grep -qF "$want" dom.html; then ok "rendered page shows '$want'"; else bad "rendered page lacks '$want'"; fi
+  done
+  first=$(grep -o '"prompt": *"[^<]*' rep/report.json | head -1 | sed 's/"prompt": *"//')
+  if [[ -n $first ]] && grep -qF "$first" dom.html; then ok "top-example prompts rendered ('$first')"; else bad "prompt '$first' not in the page"; fi
+  expect 0 "screenshot" 'shot.png' -- "$root/tools/render-report.sh" rep --screenshot shot.png --size 1200x1600
+  if [[ $(head -c 8 shot.png | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a && $(stat -c %s shot.png) -gt 20000 ]]; then
+    ok "screenshot is a non-trivial PNG"
+  else
+    bad "screenshot missing or blank"
+  fi
+else
+  echo "skip: Chromium not installed (tools/install-deps.sh installs it); page rendering not tested"
+fi
+
+expect 0 "similarity with itself" '^1$' -- "$npeff" compare similarity d.h5 d.h5
+expect 0 "similarity json" '"similarity"' -- "$npeff" compare similarity d.h5 gc.h5 --json
+a=$("$npeff" compare similarity d.h5 sae.h5) b=$("$npeff" compare similarity sae.h5 d.h5)
+if [[ $a == "$b" ]]; then ok "similarity is symmetric ($a)"; else bad "similarity not symmetric: $a vs $b"; fi
+expect 0 "decompose coarse" '' -- "$npeff" decompose --pefs p.h5 -C 4 --h-only-steps 50 --steps 150 --drop-zero -o d4.h5
+expect 0 "splits" '"preserved_fraction"' -- "$npeff" compare splits --coarse d4.h5 --fine d.h5 -p p.h5 --top-k 4 --json
+expect 0 "tunings table" '\| SAE \|' -- "$npeff" compare tunings NPEFF=d.h5 G-NPEFF=dg.h5 GC=gc.h5 SAE=sae.h5 -p p.h5 --top-k 4 -o t1.md
+if grep -q 'ICL acc' t1.md; then ok "tunings table written with ICL columns"; else bad "no t1.md"; fi
+expect 0 "eigen-decay" '"mean"' -- "$npeff" compare eigen-decay -p p.h5 --plot decay.svg -o decay.json --json
+if grep -q '<polyline' decay.svg; then ok "eigen-decay plot"; else bad "no eigen-decay plot"; fi
+
+# Refused inputs.
+expect 2 "top-k 0" '--top-k must be >= 1' -- "$npeff" tune-report -D d.h5 -p p.h5 --top-k 0 -o bad
+expect 0 "PEFs of other examples" '' -- "${pefs[@]}" --start 100 --max-examples 8 -o few.h5
+expect 2 "examples missing from the PEF file" 'has no such example' -- "$npeff" tune-report -D d.h5 -p few.h5 -o bad
+mkdir -p notareport && touch notareport/x
+expect 2 "out folder is something else" 'is not an earlier tune-report folder' -- "$npeff" tune-report -D d.h5 -p p.h5 -o notareport
+expect 2 "sae without activations" 'rerun compute-pefs with --save-activations' -- "$npeff" sae -p g.h5 --latents 4 -o bad.h5
+expect 2 "sae k > latents" '--k must lie in' -- "$npeff" sae -p p.h5 --latents 4 --k 5 -o bad.h5
+expect 2 "cluster on rank-2 PEFs" 'one gradient per example' -- "$npeff" cluster -p p.h5 --clusters 4 -o bad.h5
+expect 2 "too many clusters" '--clusters must lie in' -- "$npeff" cluster -p g.h5 --clusters 100000 -o bad.h5
+expect 2 "tunings spec without NAME=" 'is not NAME=PATH' -- "$npeff" compare tunings d.h5 -p p.h5
+expect 2 "similarity of a PEF file" "expected an 'npeff.decomposition' file" -- "$npeff" compare similarity d.h5 p.h5
+if ls bad bad.h5 bad.partial.d 2> /dev/null | grep -q .; then bad "a refused run left output"; else ok "refused runs left no output"; fi
+finish
