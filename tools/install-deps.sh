@@ -12,6 +12,7 @@ packages=(
   zlib1g-dev              # gzipped test fixtures
   clang libclang-rt-dev   # libFuzzer for the tokenizer/GGUF loader fuzzers (tests/fuzz)
   chromium                # headless rendering of tune-report pages (tests, tools/render-report.sh)
+  jq                      # tools/pipeline.sh and tools/reproduce read the JSON summaries
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
   npeff::cli::add_sae_command(app, global, runner);
   npeff::cli::add_tune_report_command(app, global, runner);
   npeff::cli::add_compare_command(app, global, runner);
+  npeff::cli::add_synth_task_command(app, global, runner);
+  npeff::cli::add_train_command(app, global, runner);
+  npeff::cli::add_score_factors_command(app, global, runner);
 
   try {
     app.parse(argc, argv);

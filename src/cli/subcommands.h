@@ -82,5 +82,8 @@ void add_cluster_command(CLI::App& app, const GlobalOptions& global, Runner& run
 void add_sae_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_tune_report_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 void add_compare_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_synth_task_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_train_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
+void add_score_factors_command(CLI::App& app, const GlobalOptions& global, Runner& runner);
 
 }  // namespace npeff::cli

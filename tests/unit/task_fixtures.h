@@ -8,8 +8,8 @@
 
 namespace npeff::testing {
 
-// A character-level BPE tokenizer (no merges) whose ids fit the tiny models' 96-token vocab.
-inline tokenizer::Tokenizer char_tokenizer() {
+// A character-level BPE tokenizer.json (no merges) whose ids fit the tiny models' 96-token vocab.
+inline std::string char_tokenizer_json() {
   nlohmann::json vocab = {{"<unk>", 0}};
   const std::string chars =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :.,?!\n'-";
@@ -21,7 +21,11 @@ inline tokenizer::Tokenizer char_tokenizer() {
                                 {"merges", nlohmann::json::array()},
                                 {"unk_token", "<unk>"},
                                 {"fuse_unk", true}}}};
-  return tokenizer::load_hf_tokenizer_json_text(tok.dump(), "chars.json");
+  return tok.dump();
+}
+
+inline tokenizer::Tokenizer char_tokenizer() {
+  return tokenizer::load_hf_tokenizer_json_text(char_tokenizer_json(), "chars.json");
 }
 
 }  // namespace npeff::testing

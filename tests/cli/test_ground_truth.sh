@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# synth-task -> train -> compute-pefs -> decompose -> score-factors on a small scale; the
+# pipeline and reproduce scripts (dry run, bad input); refused inputs exit 2.
+# Usage: test_ground_truth.sh NPEFF_BINARY   (NPEFF_SOURCE_DIR: repository root)
+set -u
+npeff=$(realpath "$1")
+root=$(realpath "${NPEFF_SOURCE_DIR:-$(dirname "$(realpath "$0")")/../..}")
+source "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/harness.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+for c in synth-task train score-factors; do
+  expect 0 "$c --help has examples" 'Examples' -- "$npeff" $c --help
+done
+expect 0 "synth-task" '"mean_factors_per_example"' -- "$npeff" synth-task --examples 400 --classes 3 --seed 1 --label-prefix "" -o task --json
+if [[ -f task/data.tsv && -f task/task.json && -f task/tokenizer.json && $(wc -l < task/data.tsv) -eq 401 ]]; then ok "task folder complete"; else bad "task folder incomplete"; fi
+"$npeff" synth-task --examples 400 --classes 3 --seed 1 --label-prefix "" -o task2 > /dev/null
+if cmp -s task/data.tsv task2/data.tsv; then ok "same seed, same data"; else bad "synth-task is not deterministic"; fi
+expect 0 "train" '"train_accuracy"' -- "$npeff" train --task task/task.json --tokenizer task/tokenizer.json --hidden 32 --layers 1 --steps 60 --batch-size 16 -o model --json
+expect 0 "the trained model loads" 'hidden 32' -- "$npeff" model-info -m model
+expect 0 "compute-pefs on it" '' -- "$npeff" compute-pefs -m model --task task/task.json --proj-dim 256 --save-activations -o p.h5
+expect 0 "decompose" '' -- "$npeff" decompose --pefs p.h5 -C 6 --h-only-steps 50 --steps 100 --drop-zero -o d.h5
+expect 0 "score-factors" '"recovered_fraction"' -- "$npeff" score-factors -D d.h5 --task-dir task --top-k 8 --json
+expect 0 "score-factors table" 'recovered [0-9]+ of 15 factors' -- "$npeff" score-factors -D d.h5 --task-dir task --top-k 8
+
+expect 2 "too many classes" '--classes must lie in \[2, 4\]' -- "$npeff" synth-task --classes 5 -o bad
+"$npeff" synth-task --examples 50 --classes 2 -o sp > /dev/null
+expect 2 "label prefix collides under characters" 'first token' -- "$npeff" train --task sp/task.json --tokenizer sp/tokenizer.json --steps 2 -o bad
+expect 2 "score-factors on a plain folder" 'not a synth-task' -- "$npeff" score-factors -D d.h5 --task-dir .
+expect 2 "train without a tokenizer file" 'cannot open the tokenizer' -- "$npeff" train --task task/task.json --tokenizer nope.json -o bad
+if [[ -e bad ]]; then bad "a refused run left output"; else ok "refused runs left no output"; fi
+
+# Scripts: reproduce's plan, and refusals.
+if command -v jq > /dev/null; then
+  expect 0 "reproduce --dry-run prints the plan" 'decompose ->' -- "$root/tools/reproduce" "$root/configs/paper/sst2-npeff.json" --dry-run --npeff "$npeff"
+  expect 0 "reproduce --dry-run --submit" 'sbatch --array=0-15' -- "$root/tools/reproduce" "$root/configs/paper/yat-gc.json" --dry-run --submit --npeff "$npeff"
+  for f in "$root"/configs/paper/*.json; do
+    "$root/tools/reproduce" "$f" --dry-run --npeff "$npeff" > /dev/null 2>&1 || bad "dry run of $(basename "$f") fails"
+  done
+  ok "every paper config has a plan"
+  expect 2 "reproduce: bad --set" 'is not SECTION.KEY=VALUE' -- "$root/tools/reproduce" "$root/configs/paper/sst2-npeff.json" --set nodot --dry-run
+  expect 2 "pipeline without --task" '--model and --task are required' -- "$root/tools/pipeline.sh" --model m
+else
+  echo "skip: jq not installed (tools/install-deps.sh installs it); script checks not run"
+fi
+finish
