@@ -40,6 +40,7 @@ NPEFF_SOURCE_DIR=$PWD bash tests/cli/test_model_cli.sh build-asan/npeff
 NPEFF_TEST_EXAMPLES=120 NPEFF_SOURCE_DIR=$PWD bash tests/cli/test_compute_pefs.sh build-asan/npeff
 NPEFF_SOURCE_DIR=$PWD bash tests/cli/test_recover_perturb.sh build-asan/npeff
 NPEFF_SOURCE_DIR=$PWD bash tests/cli/test_analysis.sh build-asan/npeff
+NPEFF_SOURCE_DIR=$PWD bash tests/cli/test_ground_truth.sh build-asan/npeff
 
 echo "== libFuzzer (clang): tokenizer, safetensors and GGUF loaders, ${NPEFF_FUZZ_SECONDS:-60} s each =="
 CC=clang CXX=clang++ cmake -S tests/fuzz -B build-fuzz -G Ninja

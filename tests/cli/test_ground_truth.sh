@@ -39,9 +39,38 @@ if command -v jq > /dev/null; then
     "$root/tools/reproduce" "$f" --dry-run --npeff "$npeff" > /dev/null 2>&1 || bad "dry run of $(basename "$f") fails"
   done
   ok "every paper config has a plan"
+  # --submit with a stand-in sbatch: one job per stage, each after the previous one.
+  mkdir -p fakebin
+  cat > fakebin/sbatch <<'SH'
+#!/usr/bin/env bash
+n=$(( $(wc -l < "$SBATCH_LOG" 2>/dev/null || echo 0) + 100 ))
+echo "$*" >> "$SBATCH_LOG"
+echo "$n"
+SH
+  chmod +x fakebin/sbatch
+  export SBATCH_LOG=$work/sbatch.log
+  expect 0 "reproduce --submit chains jobs" 'submitted tables: job 106' -- env PATH="$work/fakebin:$PATH" \
+    "$root/tools/reproduce" "$root/configs/paper/sst2-npeff.json" --submit --work w --npeff "$npeff"
+  if grep -q -- '--array=0-15 .*--stages compute-pefs --shard ARRAY' sbatch.log &&
+     grep -q -- '--dependency=afterok:100 .*--stages merge-pefs' sbatch.log &&
+     grep -q -- '--dependency=afterok:101 .*NPEFF_LAUNCH=srun --mpi=pmix.*--stages decompose' sbatch.log &&
+     [[ $(wc -l < sbatch.log) -eq 7 ]]; then
+    ok "sbatch calls: array, merge, multi-process decompose, each after the previous"
+  else
+    bad "unexpected sbatch calls"; cat sbatch.log
+  fi
   expect 2 "reproduce: bad --set" 'is not SECTION.KEY=VALUE' -- "$root/tools/reproduce" "$root/configs/paper/sst2-npeff.json" --set nodot --dry-run
   expect 2 "pipeline without --task" '--model and --task are required' -- "$root/tools/pipeline.sh" --model m
 else
   echo "skip: jq not installed (tools/install-deps.sh installs it); script checks not run"
+fi
+# docs/cli.md is the binary's --help: regenerated copies must match the committed one.
+mkdir -p docs-check/tools docs-check/docs
+cp "$root/tools/gen-cli-docs.sh" docs-check/tools/
+(cd docs-check && bash tools/gen-cli-docs.sh "$npeff" > /dev/null)
+if diff -q docs-check/docs/cli.md "$root/docs/cli.md" > /dev/null; then
+  ok "docs/cli.md matches --help"
+else
+  bad "docs/cli.md is stale: run tools/gen-cli-docs.sh"
 fi
 finish
