@@ -5,7 +5,6 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -18,6 +17,7 @@
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
+#include "npeff/io/text_output.h"
 #include "npeff/pef/pef_file.h"
 
 namespace npeff::cli {
@@ -52,14 +52,6 @@ Loaded load(const std::string& path, const analysis::ExampleTable& all, std::int
   l.tunings =
       analysis::component_tunings(l.dec.w, l.examples.labels, l.examples.predictions, top_k);
   return l;
-}
-
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".partial";
-  std::ofstream f(tmp, std::ios::binary);
-  f << text;
-  f.close();
-  NPEFF_CHECK(f.good() && std::rename(tmp.c_str(), path.c_str()) == 0, "cannot write ", path);
 }
 
 int run_similarity(const CompareOptions& o) {
@@ -173,7 +165,7 @@ int run_tunings(const CompareOptions& o) {
     md << "; the model's own accuracy on them: " << percent(double(correct) / double(labelled))
        << "%";
   md << ".\n";
-  if (!o.out.empty()) write_atomically(o.out, md.str());
+  if (!o.out.empty()) io::write_file_atomically(o.out, md.str());
   const nlohmann::json j = {{"command", "compare tunings"},
                             {"top_k", o.top_k},
                             {"examples", all.size()},
@@ -200,9 +192,10 @@ int run_eigen_decay(const CompareOptions& o) {
   std::vector<double> index;
   for (size_t q = 0; q < d.mean.size(); ++q) index.push_back(static_cast<double>(q + 1));
   if (!o.plot.empty())
-    write_atomically(o.plot, analysis::render_line_plot_svg(
-                                 "Mean decay of normalised PEF eigenvalues", "eigenvalue index",
-                                 "lambda_k / lambda_1", index, d.mean, true));
+    io::write_file_atomically(
+        o.plot, analysis::render_line_plot_svg("Mean decay of normalised PEF eigenvalues",
+                                               "eigenvalue index", "lambda_k / lambda_1", index,
+                                               d.mean, true));
   const nlohmann::json j = {{"command", "compare eigen-decay"},
                             {"pefs", o.pefs},
                             {"examples", d.examples},
@@ -210,7 +203,7 @@ int run_eigen_decay(const CompareOptions& o) {
                             {"mean", d.mean},
                             {"min", d.min},
                             {"max", d.max}};
-  if (!o.out.empty()) write_atomically(o.out, j.dump(1) + "\n");
+  if (!o.out.empty()) io::write_file_atomically(o.out, j.dump(1) + "\n");
   if (o.json) {
     std::cout << j.dump(2) << "\n";
   } else {

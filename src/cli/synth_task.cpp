@@ -4,12 +4,13 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "cli/subcommands.h"
 #include "npeff/core/error.h"
+#include "npeff/io/text_output.h"
 #include "npeff/pef/synthetic_task.h"
 
 namespace npeff::cli {
@@ -51,15 +52,14 @@ std::string char_tokenizer_json(const pef::SyntheticTask& t) {
 
 int run_synth_task(const SynthTaskOptions& o) {
   const pef::SyntheticTask t = pef::generate_synthetic_task(o.task);
-  const fs::path out(o.out), tmp(o.out + ".partial.d");
+  const fs::path out(o.out);
   NPEFF_CHECK(!fs::exists(out) || (fs::is_directory(out) && fs::exists(out / "task.json")), o.out,
               " exists and is not an earlier synth-task folder; choose another --out");
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  const std::string tmp = io::begin_folder(o.out);
   std::map<std::string, std::int64_t> factor_count, label_count;
   double mean_factors = 0;
   {
-    std::ofstream f(tmp / "data.tsv");
+    std::ostringstream f;
     f << "sentence\tlabel\tfactors\n";
     for (const auto& e : t.examples) {
       std::string factors;
@@ -72,7 +72,7 @@ int run_synth_task(const SynthTaskOptions& o) {
       ++label_count[t.class_names[static_cast<size_t>(e.label)]];
       f << e.text << "\t" << e.label << "\t" << factors << "\n";
     }
-    NPEFF_CHECK(f.good(), "cannot write ", (tmp / "data.tsv").string());
+    io::write_file(tmp + "/data.tsv", f.str());
   }
   nlohmann::json label_names = nlohmann::json::object();
   for (size_t c = 0; c < t.class_names.size(); ++c)
@@ -98,18 +98,9 @@ int run_synth_task(const SynthTaskOptions& o) {
         {"negation_rate", o.task.negation_rate},
         {"triggers", t.triggers},
         {"factors", t.factor_names}}}};
-  {
-    std::ofstream f(tmp / "task.json");
-    f << task.dump(2) << "\n";
-    NPEFF_CHECK(f.good(), "cannot write ", (tmp / "task.json").string());
-  }
-  {
-    std::ofstream f(tmp / "tokenizer.json");
-    f << char_tokenizer_json(t);
-    NPEFF_CHECK(f.good(), "cannot write ", (tmp / "tokenizer.json").string());
-  }
-  if (fs::exists(out)) fs::remove_all(out);
-  fs::rename(tmp, out);
+  io::write_file(tmp + "/task.json", task.dump(2) + "\n");
+  io::write_file(tmp + "/tokenizer.json", char_tokenizer_json(t));
+  io::commit_folder(tmp, o.out);
   mean_factors /= static_cast<double>(t.examples.size());
   return report_success((out / "task.json").string(),
                         {{"command", "synth-task"},

@@ -5,13 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 
 #include "cli/subcommands.h"
 #include "npeff/analysis/examples.h"
 #include "npeff/analysis/report.h"
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition_file.h"
+#include "npeff/io/text_output.h"
 
 namespace npeff::cli {
 namespace {
@@ -33,13 +33,6 @@ std::string default_name(const std::string& method) {
   if (method == "kmeans") return "GC";
   if (method == "sae") return "SAE";
   return "NPEFF";
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-  f.close();
-  NPEFF_CHECK(f.good(), "cannot write ", path.string());
 }
 
 int run_tune_report(const TuneReportOptions& o) {
@@ -71,13 +64,10 @@ int run_tune_report(const TuneReportOptions& o) {
 
   // Written in OUT.partial.d and renamed: OUT is either absent, the old report or the new one
   // (the old one is removed just before the rename).
-  const fs::path tmp = fs::path(o.out + ".partial.d");
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  write_text(tmp / "report.json", report.dump(1) + "\n");
-  write_text(tmp / "index.html", analysis::render_report_html(report));
-  if (fs::exists(out)) fs::remove_all(out);
-  fs::rename(tmp, out);
+  const std::string tmp = io::begin_folder(o.out);
+  io::write_file(tmp + "/report.json", report.dump(1) + "\n");
+  io::write_file(tmp + "/index.html", analysis::render_report_html(report));
+  io::commit_folder(tmp, o.out);
 
   nlohmann::json summary = {{"command", "tune-report"},
                             {"output", o.out},

@@ -6,26 +6,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <random>
 
 #include "npeff/core/error.h"
+#include "npeff/io/text_output.h"
 #include "npeff/pef/predict.h"
 #include "npeff/pef/task_batch.h"
 
 namespace npeff::model {
 namespace {
-
-namespace fs = std::filesystem;
-
-void write_file(const fs::path& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  f.close();
-  NPEFF_CHECK(f.good(), "cannot write ", path.string());
-}
 
 // safetensors: u64 header length, JSON header (names -> dtype, shape, data_offsets), data.
 std::string safetensors_bytes(const std::vector<Parameter>& params) {
@@ -170,14 +160,11 @@ void save_hf_model(const LlamaModel& model, const std::string& tokenizer_json,
       {"attention_bias", c.attention_bias},
       {"hidden_act", "silu"},
       {"torch_dtype", "float32"}};
-  const fs::path out(dir), tmp(dir + ".partial");
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  write_file(tmp / "config.json", config.dump(2) + "\n");
-  write_file(tmp / "model.safetensors", safetensors_bytes(model.parameters()));
-  write_file(tmp / "tokenizer.json", tokenizer_json);
-  if (fs::exists(out)) fs::remove_all(out);
-  fs::rename(tmp, out);
+  const std::string tmp = io::begin_folder(dir);
+  io::write_file(tmp + "/config.json", config.dump(2) + "\n");
+  io::write_file(tmp + "/model.safetensors", safetensors_bytes(model.parameters()));
+  io::write_file(tmp + "/tokenizer.json", tokenizer_json);
+  io::commit_folder(tmp, dir);
 }
 
 }  // namespace npeff::model

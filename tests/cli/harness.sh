@@ -32,3 +32,20 @@ write_char_tokenizer() {
     printf ', "\\n": %d}}}\n' $((${#chars} + 1))
   } > "$1"
 }
+# write_toy_task ROWS [SUFFIX]: chars.json (write_char_tokenizer), data.tsv with ROWS two-word
+# reviews (+ SUFFIX) labelled by parity, and task.json (a label-tokens SST-2 look-alike) in $PWD.
+write_toy_task() {
+  local rows=$1 suffix=${2:-} i
+  local words=(good bad fine dull great awful fun sad nice poor)
+  write_char_tokenizer chars.json
+  {
+    echo -e "sentence\tlabel"
+    for ((i = 0; i < rows; i++)); do echo -e "${words[i % 10]} ${words[(i * 7 + 3) % 10]}$suffix\t$((i % 2))"; done
+  } > data.tsv
+  cat > task.json <<JSON
+{"name": "toy", "kind": "label-tokens", "labels": ["Negative", "Positive"], "label_prefix": "",
+ "template": "Review: {text}\nSentiment:",
+ "data": {"format": "tsv", "path": "$PWD/data.tsv", "fields": {"text": "sentence"}, "label_field": "label",
+          "label_names": {"0": "Negative", "1": "Positive"}}}
+JSON
+}

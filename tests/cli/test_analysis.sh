@@ -14,18 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-write_char_tokenizer chars.json
-words=(good bad fine dull great awful fun sad nice poor)
-{
-  echo -e "sentence\tlabel"
-  for ((i = 0; i < 120; i++)); do echo -e "${words[i % 10]} ${words[(i * 7 + 3) % 10]} </script>\t$((i % 2))"; done
-} > data.tsv
-cat > task.json <<JSON
-{"name": "toy", "kind": "label-tokens", "labels": ["Negative", "Positive"], "label_prefix": "",
- "template": "Review: {text}\nSentiment:",
- "data": {"format": "tsv", "path": "$work/data.tsv", "fields": {"text": "sentence"}, "label_field": "label",
-          "label_names": {"0": "Negative", "1": "Positive"}}}
-JSON
+write_toy_task 120 ' </script>'
 pefs=("$npeff" compute-pefs -m "$tiny/qwen2_bias" -t "$work/chars.json" --task task.json --proj-dim 256)
 expect 0 "compute-pefs exact + activations" '' -- "${pefs[@]}" --save-activations -o p.h5
 expect 0 "compute-pefs gradient" '' -- "${pefs[@]}" --pef gradient -o g.h5
