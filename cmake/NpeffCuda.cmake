@@ -13,8 +13,9 @@ if(NOT NPEFF_WITH_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      # A100/A6000-class and H100/H200. Override with -DCMAKE_CUDA_ARCHITECTURES=...
-      set(CMAKE_CUDA_ARCHITECTURES 80 86 90)
+      # T4 (sm_75, the oldest the CUDA 13 nvcc still builds), A100/A6000-class and H100/H200.
+      # Override with -DCMAKE_CUDA_ARCHITECTURES=...
+      set(CMAKE_CUDA_ARCHITECTURES 75 80 86 90)
     endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)

@@ -5,7 +5,7 @@
 # default list can name architectures the local nvcc dropped (nvcc 13 has no sm_50). Pin it to
 # the architectures npeff builds for unless the user chose.
 if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
-  set(TORCH_CUDA_ARCH_LIST "8.0;8.6;9.0")
+  set(TORCH_CUDA_ARCH_LIST "7.5;8.0;8.6;9.0")
 endif()
 find_package(Torch REQUIRED)
 # TorchConfig looks for libc10 on the system paths before its own prefix, so a system LibTorch
@@ -34,7 +34,22 @@ target_include_directories(npeff::hdf5 SYSTEM INTERFACE ${HDF5_INCLUDE_DIRS})
 target_link_libraries(npeff::hdf5 INTERFACE ${HDF5_LIBRARIES})
 target_compile_definitions(npeff::hdf5 INTERFACE ${HDF5_DEFINITIONS})
 
-find_package(MPI REQUIRED COMPONENTS C)  # OpenMPI: multi-process decompose
+# MPI (OpenMPI/MPICH): multi-process decompose. AUTO: used when found; OFF: single-process builds
+# (a run started by mpirun/srun with more than one rank is refused with a message).
+set(NPEFF_WITH_MPI "AUTO" CACHE STRING "AUTO: use MPI when found; ON: require it; OFF: never")
+set_property(CACHE NPEFF_WITH_MPI PROPERTY STRINGS AUTO ON OFF)
+set(NPEFF_HAVE_MPI OFF)
+if(NPEFF_WITH_MPI STREQUAL "ON")
+  find_package(MPI REQUIRED COMPONENTS C)
+  set(NPEFF_HAVE_MPI ON)
+elseif(NPEFF_WITH_MPI STREQUAL "AUTO")
+  find_package(MPI QUIET COMPONENTS C)
+  if(MPI_C_FOUND)
+    set(NPEFF_HAVE_MPI ON)
+  else()
+    message(STATUS "MPI not found: decompose runs in one process (NPEFF_WITH_MPI=AUTO)")
+  endif()
+endif()
 find_package(spdlog REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3.9 REQUIRED)

@@ -13,6 +13,8 @@ subs=$("$npeff" --help | awk '/^Subcommands:/ {on = 1; next} on && /^  [a-z]/ {p
   echo "with \`--json\`, on stdout); 2 bad input or usage (the message names the problem); 1 internal"
   echo "error; 128 + N when killed by signal N (rerun the same command to resume)."
   echo
+  cat docs/cli-vocabulary.md
+  echo
   echo '```'
   "$npeff" --help
   echo '```'

@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-dev   # libFuzzer for the tokenizer/GGUF loader fuzzers (tests/fuzz)
   chromium                # headless rendering of tune-report pages (tests, tools/render-report.sh)
   jq                      # tools/pipeline.sh and tools/reproduce read the JSON summaries
+  qemu-user binutils      # tests/cli/test_portable_build.sh: the default build runs on a Haswell CPU
 )
 missing=()
 for p in "${packages[@]}"; do

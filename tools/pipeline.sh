@@ -5,7 +5,9 @@
 # wrote) and exits non-zero on failure (2: bad input, 1: internal error), which stops the chain.
 # A stage whose output exists is skipped, so rerunning after an interruption continues (the
 # long stages also resume from their own partial files). Settings come from --config (one JSON
-# file with a section per subcommand, e.g. configs/demo/sst2-smollm2.json); flags override.
+# file with a section per subcommand, e.g. configs/demo/sst2-smollm2.json; relative paths in it
+# resolve against its folder); flags override. Paths given here resolve against the working
+# directory.
 #
 # Usage: tools/pipeline.sh --model M --task T.json [--data FILE] [--max-examples N]
 #          [--config C.json] [--out DIR] [--npeff BIN] [--threads N] [--name NAME]
@@ -24,7 +26,7 @@ while (($#)); do
     --npeff) npeff=$2; shift ;;
     --threads) threads=$2; shift ;;
     --name) name=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "pipeline: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -1,6 +1,7 @@
 #include "npeff/analysis/kmeans.h"
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <map>
@@ -8,6 +9,9 @@
 #include <utility>
 
 #include "npeff/core/error.h"
+#include "npeff/io/hdf5.h"
+#include "npeff/io/resume.h"
+#include "npeff/io/schema.h"
 
 namespace npeff::analysis {
 namespace {
@@ -16,6 +20,7 @@ struct Run {
   at::Tensor centroids, assignment, similarity;
   double mean_similarity = -2;
   std::int64_t iterations = 0, reseeded = 0;
+  bool converged = false;
   std::vector<double> history;
 };
 
@@ -58,7 +63,8 @@ at::Tensor normalized(const at::Tensor& c) {
   return c / at::where(n.gt(0), n, at::ones_like(n));
 }
 
-Run lloyd(const at::Tensor& x, at::Tensor centroids, std::int64_t max_iterations) {
+Run lloyd(const at::Tensor& x, at::Tensor centroids, std::int64_t max_iterations,
+          std::int64_t restart, const std::function<void(const KMeansStep&)>& on_step) {
   const std::int64_t m = x.size(0), k = centroids.size(0);
   Run run;
   std::vector<std::int64_t> assign(static_cast<size_t>(m), -1);
@@ -101,7 +107,11 @@ Run lloyd(const at::Tensor& x, at::Tensor centroids, std::int64_t max_iterations
     const at::Tensor a = at::tensor(assign, at::kLong);
     const at::Tensor onehot = at::zeros({m, k}, x.options()).scatter_(1, a.view({m, 1}), 1.0);
     centroids = normalized(at::mm(onehot.t(), x));
-    if (!changed) break;
+    if (on_step) on_step({restart, it + 1, run.history.back(), false, false});
+    if (!changed) {
+      run.converged = true;
+      break;
+    }
   }
   // Final similarities with the final centroids (assignments are stable or capped).
   const at::Tensor a = at::tensor(assign, at::kLong);
@@ -112,9 +122,73 @@ Run lloyd(const at::Tensor& x, at::Tensor centroids, std::int64_t max_iterations
   return run;
 }
 
+// Restart r's generator: a pure function of (seed, r), whatever ran before it.
+std::mt19937_64 restart_rng(std::uint64_t seed, std::int64_t restart) {
+  const auto r = static_cast<std::uint64_t>(restart);
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(r >> 32)};
+  return std::mt19937_64(seq);
+}
+
+constexpr const char* kRestartSchema = "npeff.kmeans_restart";
+
+std::string restart_piece(std::int64_t restart) {
+  return "restart-" + std::to_string(restart) + ".h5";
+}
+
+void write_restart(io::File& f, const Run& run) {
+  io::write_header(f, {kRestartSchema, 1}, nlohmann::json::object());
+  f.root().set_attr("mean_similarity", run.mean_similarity);
+  f.root().set_attr("iterations", run.iterations);
+  f.root().set_attr("reseeded", run.reseeded);
+  f.root().set_attr("converged", std::int64_t{run.converged ? 1 : 0});
+  f.root().set_attr("history", run.history);
+  const at::Tensor c = run.centroids.contiguous(), a = run.assignment.contiguous(),
+                   s = run.similarity.contiguous();
+  f.root().create_dataset("centroids", io::DType::kFloat32, {c.size(0), c.size(1)})
+      .write(c.data_ptr<float>());
+  f.root().create_dataset("assignment", io::DType::kInt64, {a.size(0)})
+      .write(a.data_ptr<std::int64_t>());
+  f.root().create_dataset("similarity", io::DType::kFloat32, {s.size(0)})
+      .write(s.data_ptr<float>());
+}
+
+Run read_restart(const io::File& f, std::int64_t m, std::int64_t k, std::int64_t d) {
+  io::expect_schema(f, kRestartSchema, 1);
+  Run run;
+  run.mean_similarity = f.root().attr_double("mean_similarity");
+  run.iterations = f.root().attr_int("iterations");
+  run.reseeded = f.root().attr_int("reseeded");
+  run.converged = f.root().attr_int("converged") != 0;
+  run.history = f.root().attr_double_vector("history");
+  f.root().dataset("centroids").expect(io::DType::kFloat32, {k, d});
+  f.root().dataset("assignment").expect(io::DType::kInt64, {m});
+  f.root().dataset("similarity").expect(io::DType::kFloat32, {m});
+  run.centroids = at::empty({k, d}, at::kFloat);
+  run.assignment = at::empty({m}, at::kLong);
+  run.similarity = at::empty({m}, at::kFloat);
+  f.root().dataset("centroids").read(run.centroids.data_ptr<float>());
+  f.root().dataset("assignment").read(run.assignment.data_ptr<std::int64_t>());
+  f.root().dataset("similarity").read(run.similarity.data_ptr<float>());
+  return run;
+}
+
 }  // namespace
 
-KMeansResult spherical_kmeans(const at::Tensor& x_in, const KMeansOptions& o) {
+nlohmann::json kmeans_resume_settings(const std::vector<std::string>& inputs,
+                                      const KMeansOptions& o) {
+  nlohmann::json files = nlohmann::json::array();
+  for (const std::string& path : inputs) files.push_back(io::file_fingerprint(path));
+  return {{"pefs", files},
+          {"clusters", o.clusters},
+          {"max_iterations", o.max_iterations},
+          {"restarts", o.restarts},
+          {"seed", o.seed}};
+}
+
+KMeansResult spherical_kmeans(const at::Tensor& x_in, const KMeansOptions& o,
+                              const std::function<void(const KMeansStep&)>& on_step,
+                              io::ResumeDir* resume) {
   NPEFF_CHECK(x_in.dim() == 2, "k-means needs a matrix [m, d], got ", x_in.sizes());
   const std::int64_t m = x_in.size(0);
   NPEFF_CHECK(o.clusters >= 1 && o.clusters <= m, "--clusters must lie in [1, ", m,
@@ -123,10 +197,24 @@ KMeansResult spherical_kmeans(const at::Tensor& x_in, const KMeansOptions& o) {
               "--max-iterations and --restarts must be >= 1");
   const at::Tensor x = normalized(x_in.to(at::kFloat).cpu().contiguous());
   NPEFF_CHECK(x.norm(2, {1}).gt(0).all().item<bool>(), "k-means input has zero rows");
-  std::mt19937_64 rng(o.seed);
   Run best;
+  std::int64_t resumed = 0;
   for (std::int64_t r = 0; r < o.restarts; ++r) {
-    Run run = lloyd(x, kmeans_plus_plus(x, o.clusters, rng), o.max_iterations);
+    const std::string piece = restart_piece(r);
+    Run run;
+    if (resume != nullptr && resume->has(piece)) {
+      run = read_restart(resume->open(piece), m, o.clusters, x.size(1));
+      ++resumed;
+    } else {
+      std::mt19937_64 rng = restart_rng(o.seed, r);
+      run = lloyd(x, kmeans_plus_plus(x, o.clusters, rng), o.max_iterations, r, on_step);
+      if (resume != nullptr) {
+        io::File f = resume->create(piece);
+        write_restart(f, run);
+        f.commit();  // the restart exists whole or not at all
+      }
+    }
+    if (on_step) on_step({r, run.iterations, run.mean_similarity, true, run.converged});
     if (run.mean_similarity > best.mean_similarity) best = std::move(run);
   }
   KMeansResult out;
@@ -137,6 +225,7 @@ KMeansResult spherical_kmeans(const at::Tensor& x_in, const KMeansOptions& o) {
   out.iterations = best.iterations;
   out.history = best.history;
   out.reseeded = best.reseeded;
+  out.resumed_restarts = resumed;
   return out;
 }
 

@@ -61,6 +61,14 @@ nlohmann::json build_tune_report(const TuneReportInputs& in) {
   r["examples"] = m;
   r["top_k"] = in.top_k;
   r["label_names"] = ex.label_names;
+  if (ex.vocabulary()) {  // predictions are token ids: how they are shown
+    r["token_decoding"] = {
+        {"tokenizer", ex.tokens.tokenizer.empty() ? nlohmann::json(nullptr)
+                                                  : nlohmann::json(ex.tokens.tokenizer)},
+        {"decoded", ex.tokens.text.size()},
+        {"note",
+         ex.tokens.note.empty() ? nlohmann::json(nullptr) : nlohmann::json(ex.tokens.note)}};
+  }
   r["model_accuracy"] =
       labelled ? nlohmann::json(static_cast<double>(correct) / static_cast<double>(labelled))
                : nlohmann::json(nullptr);

@@ -75,6 +75,9 @@ const rows = [["components", S.components], ["included (>= top-k non-zero exampl
   ["label-tuned", S.has_labels ? S.label_tuned + " (" + pct(S.label_fraction) + ")" : "n/a (no labels)"],
   ["LnP (label- but not prediction-tuned)", S.has_labels ? S.lnp + " (" + pct(S.lnp_fraction) + ")" : "n/a"],
   ["model accuracy on these examples", pct(R.model_accuracy)]];
+if (R.token_decoding) rows.push(["vocabulary tokens", (R.token_decoding.tokenizer ?
+  "decoded with " + R.token_decoding.tokenizer : "not decoded") +
+  (R.token_decoding.note ? "; " + R.token_decoding.note : "")]);
 if (R.icl) rows.push(["ICL-style classifier (" + R.icl.tuned_components + " components tuned to a label at >= " +
   pct(R.icl.label_fraction) + ")", "accuracy " + pct(R.icl.accuracy) + ", agreement with the model " + pct(R.icl.agreement_with_model)]);
 const st = document.getElementById("summary");

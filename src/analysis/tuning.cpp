@@ -35,7 +35,7 @@ std::vector<ComponentTuning> component_tunings(const at::Tensor& w,
                                                const std::vector<std::int64_t>& predictions,
                                                std::int64_t top_k) {
   NPEFF_CHECK(w.dim() == 2, "coefficients must be a matrix [m, C], got ", w.dim(), " dimensions");
-  NPEFF_CHECK(top_k >= 1, "--top-k must be >= 1, got ", top_k);
+  NPEFF_CHECK(top_k >= 1, "--top-examples must be >= 1, got ", top_k);
   const std::int64_t m = w.size(0), C = w.size(1);
   NPEFF_CHECK(static_cast<std::int64_t>(labels.size()) == m &&
                   static_cast<std::int64_t>(predictions.size()) == m,

@@ -5,6 +5,8 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "cli/subcommands.h"
 #include "npeff/analysis/kmeans.h"
 #include "npeff/core/error.h"
@@ -12,6 +14,7 @@
 #include "npeff/core/progress.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
+#include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
 #include "npeff/pef/pef_file.h"
 
@@ -26,12 +29,17 @@ struct ClusterOptions {
 };
 
 int run_cluster(const ClusterOptions& o) {
+  PathCheck inputs;
+  inputs.files("--pefs", o.pefs);
+  inputs.throw_if_any();
   std::vector<pef::PefFileInfo> files;
   for (const auto& path : o.pefs) files.push_back(pef::read_pef_info(path));
   pef::check_compatible(files);
   NPEFF_CHECK(files.front().rank == 1, files.front().path, " holds rank-", files.front().rank,
               " PEFs; gradient clustering takes one gradient per example "
               "(compute-pefs --pef gradient)");
+  // Finished restarts are pieces of OUT.partial.d/; other settings are refused before loading.
+  io::ResumeDir resume(o.out, analysis::kmeans_resume_settings(o.pefs, o.kmeans));
   pef::PefSet set = pef::load_pefs(files);
   at::Tensor x = set.pefs.select(1, 0).contiguous();  // [m, d]
   // Zero gradients (p = 1) have no direction; like decompose, leave them out.
@@ -43,10 +51,44 @@ int run_cluster(const ClusterOptions& o) {
   NPEFF_CHECK(o.kmeans.clusters >= 1 && o.kmeans.clusters <= x.size(0),
               "--clusters must lie in [1, ", x.size(0),
               "] (examples with a non-zero gradient), got ", o.kmeans.clusters);
-  Progress progress("cluster", o.kmeans.restarts, "restarts", 5.0);
-  const analysis::KMeansResult r = analysis::spherical_kmeans(x, o.kmeans);
-  progress.advance(o.kmeans.restarts);
-  progress.finish();
+  // Progress over the iteration budget (restarts x max iterations, one matrix product each): a
+  // restart that converges early counts its unused iterations as done, so the ETA is an upper
+  // bound; each restart's end is logged with the ETA of the restarts left.
+  const int64_t restarts = o.kmeans.restarts, cap = o.kmeans.max_iterations;
+  Progress progress("cluster", restarts * cap, "iterations", 5.0);
+  // A restart kept from an earlier run reports only its end; the ETA counts the time of the
+  // restarts computed in this run.
+  int64_t lloyd_iterations = 0, seen = 0, computed = 0;
+  double best = -2, computed_seconds = 0, last_end = 0;
+  const analysis::KMeansResult r = analysis::spherical_kmeans(
+      x, o.kmeans,
+      [&](const analysis::KMeansStep& s) {
+        if (!s.restart_done) {
+          ++lloyd_iterations;
+          ++seen;
+          progress.advance(1);
+          return;
+        }
+        const bool kept = seen == 0;
+        progress.advance(cap - seen);
+        seen = 0;
+        best = std::max(best, s.mean_similarity);
+        const double elapsed = progress.elapsed_seconds();
+        if (!kept) ++computed, computed_seconds += elapsed - last_end;
+        last_end = elapsed;
+        const int64_t left = restarts - s.restart - 1;
+        log::info("cluster: restart ", s.restart + 1, "/", restarts,
+                  kept ? " (kept from an earlier run)" : "", " ",
+                  s.converged ? "converged" : "stopped at --max-iterations", " after ", s.iteration,
+                  " iterations, mean similarity ", s.mean_similarity, " (best ", best, "), ",
+                  format_duration(elapsed), " elapsed, ETA ",
+                  computed > 0 ? format_duration(computed_seconds / static_cast<double>(computed) *
+                                                 static_cast<double>(left))
+                               : std::string("?"));
+      },
+      &resume);
+  log::info("cluster: done, ", restarts, " restarts, ", lloyd_iterations, " iterations in ",
+            format_duration(progress.elapsed_seconds()));
 
   // W: a member's proximity to its centroid, (1 + cos) / 2 in (0, 1], so members rank by
   // proximity (paper Section 3.1) and non-members are 0.
@@ -83,6 +125,7 @@ int run_cluster(const ClusterOptions& o) {
   f.root().set_attr("iterations", r.iterations);
   f.root().set_attr("final_loss", 1.0 - r.mean_similarity);
   f.commit();
+  resume.finish();
   return report_success(o.out,
                         {{"command", "cluster"},
                          {"output", o.out},
@@ -92,6 +135,7 @@ int run_cluster(const ClusterOptions& o) {
                          {"mean_similarity", r.mean_similarity},
                          {"iterations", r.iterations},
                          {"reseeded_empty", r.reseeded},
+                         {"resumed_restarts", r.resumed_restarts},
                          {"smallest_cluster", sizes.min().item<int64_t>()},
                          {"largest_cluster", sizes.max().item<int64_t>()},
                          {"seconds", progress.elapsed_seconds()}},
@@ -110,11 +154,13 @@ void add_cluster_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
       "spectral clustering of Michaud et al. Writes an npeff.decomposition (method kmeans):\n"
       "W = (1 + cos)/2 of each member with its centroid (0 elsewhere), H = unit centroids, so\n"
       "tune-report ranks members by proximity and recover/perturb take the centroids.\n"
+      "Resumable per restart: finished ones are kept in OUT.partial.d/ and reused by a rerun of\n"
+      "the same command (other settings are refused).\n"
       "Examples:\n"
       "  npeff cluster -p sst2.grad.h5 --clusters 128 -o sst2.gc.h5\n"
       "  npeff cluster -p g.0.h5 -p g.1.h5 --clusters 512 --restarts 4 --seed 1 -o gc.h5 --json");
   sub->add_option("--pefs,-p", o->pefs, "G-NPEFF PEF files (rank 1)")->required();
-  sub->add_option("--clusters,-k", o->kmeans.clusters, "Number of clusters")->required();
+  sub->add_option("--clusters", o->kmeans.clusters, "Number of clusters")->required();
   sub->add_option("--max-iterations", o->kmeans.max_iterations, "Lloyd iterations per restart")
       ->capture_default_str();
   sub->add_option("--restarts", o->kmeans.restarts, "k-means++ restarts (best kept)")

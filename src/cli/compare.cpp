@@ -57,6 +57,9 @@ Loaded load(const std::string& path, const analysis::ExampleTable& all, std::int
 int run_similarity(const CompareOptions& o) {
   NPEFF_CHECK(o.decompositions.size() == 2, "similarity takes exactly two decompositions, got ",
               o.decompositions.size());
+  PathCheck inputs;
+  inputs.files("decomposition", o.decompositions);
+  inputs.throw_if_any();
   const auto a = decomposition::read_decomposition(o.decompositions[0]);
   const auto b = decomposition::read_decomposition(o.decompositions[1]);
   const auto [wa, wb] = analysis::align_rows(a.w, a.example_ids, b.w, b.example_ids);
@@ -74,6 +77,11 @@ int run_similarity(const CompareOptions& o) {
 }
 
 int run_splits(const CompareOptions& o) {
+  PathCheck inputs;
+  inputs.file("--coarse", o.coarse);
+  inputs.file("--fine", o.fine);
+  inputs.files("--pefs", o.pefs);
+  inputs.throw_if_any();
   const analysis::ExampleTable all = analysis::read_example_table(o.pefs);
   const Loaded c = load(o.coarse, all, o.top_k), f = load(o.fine, all, o.top_k);
   const auto [wc, wf] =
@@ -114,6 +122,13 @@ std::string percent(double x) {
 
 int run_tunings(const CompareOptions& o) {
   NPEFF_CHECK(!o.decompositions.empty(), "tunings takes NAME=PATH decompositions");
+  PathCheck inputs;
+  for (const std::string& spec : o.decompositions) {
+    const size_t eq = spec.find('=');
+    if (eq != std::string::npos && eq > 0) inputs.file(spec.substr(0, eq), spec.substr(eq + 1));
+  }
+  inputs.files("--pefs", o.pefs);
+  inputs.throw_if_any();
   const analysis::ExampleTable all = analysis::read_example_table(o.pefs);
   const bool labels = all.has_labels() && all.label_names.size() >= 2;
   std::ostringstream md;
@@ -179,6 +194,9 @@ int run_tunings(const CompareOptions& o) {
 }
 
 int run_eigen_decay(const CompareOptions& o) {
+  PathCheck inputs;
+  inputs.files("--pefs", o.pefs);
+  inputs.throw_if_any();
   std::vector<pef::PefFileInfo> files;
   for (const auto& path : o.pefs) files.push_back(pef::read_pef_info(path));
   pef::check_compatible(files);
@@ -251,7 +269,7 @@ void add_compare_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
       "tuning (App. H, Tables 12-13).");
   spl->add_option("--coarse", o->coarse, "Decomposition with fewer components")->required();
   spl->add_option("--fine", o->fine, "Decomposition with more components")->required();
-  spl->add_option("--top-k", o->top_k, "Top examples per component")->capture_default_str();
+  spl->add_option("--top-examples", o->top_k, "Top examples per component")->capture_default_str();
   common(spl, true);
   spl->callback([o, &runner] { runner = [o] { return run_splits(*o); }; });
 
@@ -261,7 +279,7 @@ void add_compare_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
       "accuracy and agreement with the model) for several decompositions side by side.");
   tun->add_option("decompositions", o->decompositions, "NAME=PATH of each decomposition")
       ->required();
-  tun->add_option("--top-k", o->top_k, "Top examples per component")->capture_default_str();
+  tun->add_option("--top-examples", o->top_k, "Top examples per component")->capture_default_str();
   tun->add_option("--icl-fraction", o->icl_fraction, "Label share for the classifier's tuning")
       ->capture_default_str();
   tun->add_option("--out,-o", o->out, "Also write the markdown table here");

@@ -10,6 +10,7 @@
 #include "npeff/core/log.h"
 #include "npeff/core/progress.h"
 #include "npeff/core/version.h"
+#include "npeff/io/resume.h"
 #include "npeff/model/loader.h"
 #include "npeff/pef/compute.h"
 #include "npeff/pef/pef_writer.h"
@@ -33,7 +34,7 @@ struct ComputePefsOptions {
   int64_t proj_region_size = 0;  ///< s; 0: max(1, d/32)
   std::string proj_kind = "sparse";
   std::string params = model::ParameterSelection::kDefault;
-  std::string store_dtype = "float32";  ///< float32 | float16
+  std::string storage_dtype = "fp32";  ///< fp32 | fp16 (HDF5 has no bf16 type)
   bool save_activations = false;
   int64_t vocab_top = 10;    ///< vocab tasks: top entries of p kept
   int64_t flush_every = 64;  ///< examples per crash-safe part file (whole batches)
@@ -59,11 +60,15 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
 }
 
 int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
+  PathCheck inputs;  // every input at once, before loading anything
+  check_model_paths(inputs, o.model, o.tokenizer);
+  o.sel.check_paths(inputs);
+  inputs.throw_if_any();
   const pef::Task task = o.sel.load();
   NPEFF_CHECK(o.batch_size > 0, "--batch-size must be positive, got ", o.batch_size);
   NPEFF_CHECK(o.proj_dim > 0, "--proj-dim must be positive (the projected dimension d)");
-  NPEFF_CHECK(o.store_dtype == "float32" || o.store_dtype == "float16",
-              "--store-dtype must be float32 or float16, got '", o.store_dtype, "'");
+  NPEFF_CHECK(o.storage_dtype == "fp32" || o.storage_dtype == "fp16",
+              "--storage-dtype must be fp32 or fp16, got '", o.storage_dtype, "'");
   const auto [shard, shards] = parse_shard(o.shard);
   const std::vector<pef::Example> all = pef::load_examples(task, o.sel.start, o.sel.max_examples);
   // Shards are whole batches, numbered from --start: every example lands in the same batch
@@ -111,7 +116,7 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
                                    {"projection", record.to_json()},
                                    {"params", o.params},
                                    {"selected_parameters", selection.total()},
-                                   {"store_dtype", o.store_dtype},
+                                   {"storage_dtype", o.storage_dtype},
                                    {"save_activations", o.save_activations},
                                    {"vocab_top", o.vocab_top},
                                    {"device", g.device}};
@@ -124,11 +129,13 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
 
   pef::PefWriterSpec spec;
   spec.path = o.out;
-  spec.config = settings.dump();
+  spec.settings = settings;  // plus what identifies the input files' content
+  spec.settings["data_file"] = io::file_fingerprint(task.data.path);
+  if (!o.tokenizer.empty()) spec.settings["tokenizer_file"] = io::file_fingerprint(o.tokenizer);
   spec.provenance = provenance;
   spec.rank = computer.rank();
   spec.dim = proj.dim();
-  spec.float16 = o.store_dtype == "float16";
+  spec.float16 = o.storage_dtype == "fp16";
   spec.flush_examples = o.flush_every;
   pef::PefWriter writer(spec);
   const int64_t count = static_cast<int64_t>(examples.size());
@@ -158,7 +165,9 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
     progress.advance(n);
   }
   progress.finish();
-  writer.finish(task.labels, selection, record);
+  // A vocabulary task has no label names (its config may still list "labels"; they are unused).
+  writer.finish(task.kind == pef::TaskKind::kVocab ? std::vector<std::string>{} : task.labels,
+                selection, record);
 
   const double secs = progress.elapsed_seconds();
   const int64_t computed = count - resumed_at;
@@ -209,7 +218,7 @@ void add_compute_pefs_command(CLI::App& app, const GlobalOptions& global, Runner
   sub->add_option("--pef", o->pef, "exact | expectation | gradient (G-NPEFF)")
       ->capture_default_str()
       ->check(CLI::IsMember({"exact", "expectation", "gradient"}));
-  sub->add_option("--top-k", o->top_k, "exact: only the top-k categories by p (0: all)")
+  sub->add_option("--top-classes", o->top_k, "exact: only the top classes by p (0: all)")
       ->capture_default_str();
   sub->add_option("--eps", o->eps, "expectation: rows K of the random projection A (Sec. 2.1.1)")
       ->capture_default_str();
@@ -226,9 +235,9 @@ void add_compute_pefs_command(CLI::App& app, const GlobalOptions& global, Runner
   sub->add_option("--params", o->params,
                   "Selected parameters: comma-separated globs over HF names, '!' excludes")
       ->capture_default_str();
-  sub->add_option("--store-dtype", o->store_dtype, "float32 | float16 for /pefs")
+  sub->add_option("--storage-dtype", o->storage_dtype, "fp32 | fp16 for /pefs")
       ->capture_default_str()
-      ->check(CLI::IsMember({"float32", "float16"}));
+      ->check(CLI::IsMember({"fp32", "fp16"}));
   sub->add_flag("--save-activations", o->save_activations,
                 "Also store the final-token hidden state (for the SAE baseline)");
   sub->add_option("--vocab-top", o->vocab_top, "vocab tasks: top entries of p to store")

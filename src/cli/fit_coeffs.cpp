@@ -29,6 +29,10 @@ struct FitCoeffsOptions {
 
 int run_fit_coeffs(const FitCoeffsOptions& o, const GlobalOptions& g) {
   const c10::Device dev = select_device(g.device);
+  PathCheck inputs;
+  inputs.file("--decomposition", o.decomposition);
+  inputs.files("--pefs", o.pefs);
+  inputs.throw_if_any();
   const decomposition::DecompositionData d = decomposition::read_decomposition(o.decomposition);
   std::vector<pef::PefFileInfo> files;
   for (const auto& path : o.pefs) files.push_back(pef::read_pef_info(path));
@@ -86,7 +90,7 @@ void add_fit_coeffs_command(CLI::App& app, const GlobalOptions& global, Runner& 
       "(||G^T G - sum_j W_j h_j h_j^T||_F^2 of the normalised PEF).\n"
       "Example:\n  npeff fit-coeffs --decomposition d.h5 --pefs heldout.h5 --out heldout.coeffs.h5 "
       "--json");
-  sub->add_option("--decomposition,-d", o->decomposition, "npeff.decomposition file")->required();
+  sub->add_option("--decomposition,-D", o->decomposition, "npeff.decomposition file")->required();
   sub->add_option("--pefs,-p", o->pefs, "PEF files to fit")->required()->expected(1, -1);
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
   sub->add_option("--steps", o->steps, "Coefficient updates")->capture_default_str();

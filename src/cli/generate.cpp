@@ -23,6 +23,9 @@ struct GenerateCliOptions {
 
 int run_generate(const GenerateCliOptions& o, const GlobalOptions& g) {
   NPEFF_CHECK(o.max_new_tokens >= 0, "--max-new-tokens must be >= 0");
+  PathCheck inputs;
+  check_model_paths(inputs, o.model, o.tokenizer);
+  inputs.throw_if_any();
   model::LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
   lo.require_tokenizer = true;
@@ -80,7 +83,7 @@ void add_generate_command(CLI::App& app, const GlobalOptions& global, Runner& ru
       "is' "
       "--greedy --json");
   add_model_options(sub, o->model, o->tokenizer);
-  sub->add_option("--prompt,-p", o->prompt, "Prompt text ('' = start from BOS)");
+  sub->add_option("--prompt", o->prompt, "Prompt text ('' = start from BOS)");
   sub->add_option("--max-new-tokens,-n", o->max_new_tokens, "Tokens to generate")
       ->capture_default_str();
   sub->add_flag("--greedy", o->greedy, "Argmax decoding (default: sampling)");

@@ -7,10 +7,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/aliases.h"
 #include "cli/subcommands.h"
 #include "npeff/core/error.h"
 #include "npeff/core/json_config.h"
 #include "npeff/core/log.h"
+#include "npeff/core/paths.h"
 #include "npeff/core/runtime.h"
 #include "npeff/core/version.h"
 #include "npeff/io/hdf5.h"
@@ -31,7 +33,13 @@ class JsonConfig : public CLI::Config {
     std::stringstream text;
     text << input.rdbuf();
     std::vector<CLI::ConfigItem> items;
-    for (auto& entry : npeff::parse_json_config(text.str(), "config file")) {
+    // Relative paths in the file resolve against its folder. CLI11 reads the --config files
+    // last to first, one from_config call each: count the calls to know which file this is.
+    const auto files = app_->get_config_ptr()->as<std::vector<std::string>>();
+    const std::string file = files.empty() ? "" : files[files.size() - 1 - read_++ % files.size()];
+    const std::string folder = file.empty() ? "" : npeff::folder_of(file);
+    for (auto& entry :
+         npeff::parse_json_config(text.str(), file.empty() ? "config file" : file, folder)) {
       CLI::ConfigItem item;
       item.parents = entry.parents;
       item.name = entry.name;
@@ -40,6 +48,15 @@ class JsonConfig : public CLI::Config {
       if (item.parents.empty() && app_->get_option_no_throw("--" + item.name) == nullptr) {
         for (const CLI::App* sub : app_->get_subcommands()) item.parents = {sub->get_name()};
       }
+      if (!item.parents.empty()) {  // deprecated keys, as on the command line
+        const std::string renamed =
+            npeff::cli::rewrite_deprecated_config_key(item.parents.front(), item.name);
+        if (!renamed.empty()) {
+          if (item.name == "store-dtype")
+            for (std::string& v : item.inputs) v = v == "float32" ? "fp32" : v == "float16" ? "fp16" : v;
+          item.name = renamed;
+        }
+      }
       items.push_back(std::move(item));
     }
     return items;
@@ -47,6 +64,7 @@ class JsonConfig : public CLI::Config {
 
  private:
   const CLI::App* app_;
+  mutable std::size_t read_ = 0;  // files read so far
 };
 
 std::string joined_command_line(int argc, char** argv) {
@@ -69,10 +87,10 @@ int main(int argc, char** argv) {
       "npeff: Non-Negative Per-Example Fisher Factorization (NPEFF) toolkit.\n"
       "Finds the heuristics a model uses by decomposing per-example Fisher matrices.\n\n"
       "Examples:\n"
-      "  npeff synth-vectors --rows 4 --dim 100000 --seed 1 --out x.h5\n"
-      "  npeff project --input x.h5 --dim 4096 --seed 7 --out x.proj.h5\n"
+      "  npeff synth-vectors --rows 4 --input-dim 100000 --seed 1 --out x.h5\n"
+      "  npeff project --input x.h5 --proj-dim 4096 --proj-seed 7 --out x.proj.h5\n"
       "  npeff inspect x.proj.h5 --json\n"
-      "  npeff synth-pefs --examples 2000 --dim 1024 --components 32 --out p.h5\n"
+      "  npeff synth-pefs --examples 2000 --proj-dim 1024 --components 32 --out p.h5\n"
       "  npeff decompose --pefs p.h5 --components 32 --out d.h5 --json\n"
       "  mpirun -np 4 npeff decompose --pefs shard*.h5 --components 512 --out d.h5\n"
       "Exit codes: 0 success, 2 bad input or usage, 1 internal error.",
@@ -88,13 +106,24 @@ int main(int argc, char** argv) {
   npeff::cli::GlobalOptions global;
   app.add_option("--log-level", global.log_level, "Log verbosity: trace|debug|info|warn|error|off")
       ->capture_default_str();
-  app.add_option("--threads", global.threads, "CPU threads (0 = all cores)")
+  app.add_option("--threads", global.threads,
+                 "CPU threads (0 = the CPUs this process may run on: affinity, SLURM_CPUS_PER_TASK)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--device", global.device, "Compute device: cpu|cuda")
+  app.add_option("--device", global.device, "Compute device: cpu|cuda|cuda:N")
       ->capture_default_str()
-      ->check(CLI::IsMember({"cpu", "cuda"}));
-  app.set_config("--config", "", "Read options from a JSON file (flags given here win)");
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            if (text == "cpu" || text == "cuda") return "";
+            if (text.rfind("cuda:", 0) == 0 && text.size() > 5 &&
+                text.find_first_not_of("0123456789", 5) == std::string::npos)
+              return "";
+            return "'" + text + "' is not a device: give cpu, cuda or cuda:N";
+          },
+          "cpu|cuda|cuda:N"));
+  app.set_config("--config", "",
+                 "Read options from a JSON file (flags given here win); relative paths in it "
+                 "resolve against the file's folder");
   app.config_formatter(std::make_shared<JsonConfig>(&app));
 
   npeff::cli::Runner runner;
@@ -120,8 +149,12 @@ int main(int argc, char** argv) {
   npeff::cli::add_train_command(app, global, runner);
   npeff::cli::add_score_factors_command(app, global, runner);
 
+  // Deprecated spellings are rewritten before parsing (cli/aliases.h).
+  std::vector<std::string> args = npeff::cli::rewrite_deprecated_flags(argc, argv);
+  std::vector<char*> arg_pointers;
+  for (std::string& a : args) arg_pointers.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_pointers.size()), arg_pointers.data());
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     std::cerr << "npeff: error: " << e.what() << "\nRun 'npeff --help' for usage.\n";
@@ -134,6 +167,8 @@ int main(int argc, char** argv) {
   try {
     npeff::log::configure(global.log_level);
     npeff::set_num_threads(global.threads);
+    // Any CUDA request on a CPU-only build is refused here, whatever the subcommand.
+    npeff::require_device(npeff::parse_device(global.device));
     npeff::io::set_command_line(joined_command_line(argc, argv));
     NPEFF_ASSERT(runner, "no subcommand runner was registered");
     return runner();

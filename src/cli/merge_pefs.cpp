@@ -14,6 +14,9 @@ struct MergePefsOptions {
 };
 
 int run_merge_pefs(const MergePefsOptions& o) {
+  PathCheck inputs;
+  inputs.files("--pefs", o.inputs);
+  inputs.throw_if_any();
   const int64_t m =
       pef::merge_pef_files(o.inputs, o.out, {{"command", "merge-pefs"}, {"inputs", o.inputs}});
   return report_success(
@@ -30,8 +33,8 @@ void add_merge_pefs_command(CLI::App& app, const GlobalOptions&, Runner& runner)
       "Concatenate npeff.pefs files (e.g. compute-pefs --shard I/N outputs) into one, in the\n"
       "order given. The files must share rank, d, projection and selected parameters. (decompose\n"
       "and fit-coeffs also take the shard files directly.)\n"
-      "Example:\n  npeff merge-pefs --inputs sst2.0.h5 sst2.1.h5 sst2.2.h5 -o sst2.h5");
-  sub->add_option("--inputs,-i", o->inputs, "npeff.pefs files, in order")
+      "Example:\n  npeff merge-pefs --pefs sst2.0.h5 sst2.1.h5 sst2.2.h5 -o sst2.h5");
+  sub->add_option("--pefs,-p", o->inputs, "npeff.pefs files, in order")
       ->required()
       ->expected(1, -1);
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();

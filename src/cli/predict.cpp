@@ -24,6 +24,10 @@ struct PredictOptions {
 };
 
 int run_predict(const PredictOptions& o, const GlobalOptions& g) {
+  PathCheck inputs;  // every input at once, before loading anything
+  check_model_paths(inputs, o.model, o.tokenizer);
+  o.sel.check_paths(inputs);
+  inputs.throw_if_any();
   const pef::Task task = o.sel.load();
   const std::vector<pef::Example> examples =
       pef::load_examples(task, o.sel.start, o.sel.max_examples);
@@ -67,9 +71,10 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
   }
   if (!o.out.empty()) {
     io::File file = io::File::create(o.out);
-    io::write_header(file, {"npeff.predictions", 1},
+    io::write_header(file, {pef::kPredictionsSchema, pef::kPredictionsSchemaVersion},
                      {{"command", "predict"},
                       {"model", o.model},
+                      {"tokenizer", o.tokenizer},
                       {"task", nlohmann::json::parse(task.to_json())},
                       {"start", o.sel.start},
                       {"max_examples", o.sel.max_examples},
@@ -83,7 +88,7 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
         .create_dataset("prediction", io::DType::kInt64, {m})
         .write(pred.data_ptr<int64_t>());
     file.root().create_dataset("example_ids", io::DType::kInt64, {m}).write(ids.data());
-    file.root().create_dataset("label", io::DType::kInt64, {m}).write(gold.data());
+    file.root().create_dataset("labels", io::DType::kInt64, {m}).write(gold.data());
     if (p.top_ids.defined()) {
       const at::Tensor top = p.top_ids.contiguous();
       file.root()
@@ -93,7 +98,8 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
     std::vector<std::string> prompts;
     for (const auto& e : examples) prompts.push_back(e.prompt);
     file.root().create_strings("prompts", prompts);
-    if (!task.labels.empty()) file.root().create_strings("labels", task.labels);
+    if (task.kind != pef::TaskKind::kVocab && !task.labels.empty())
+      file.root().create_strings("label_names", task.labels);
     if (labelled > 0) file.root().set_attr("accuracy", summary["accuracy"].get<double>());
     file.commit();
     summary["output"] = o.out;

@@ -82,7 +82,7 @@ int finish(const ProjectOptions& o, const nlohmann::json& summary) {
 
 int run_forward(const ProjectOptions& o, const GlobalOptions& g) {
   const at::Device dev = select_device(g.device);
-  NPEFF_CHECK(o.dim > 0, "--dim is required (the projected dimension d > 0)");
+  NPEFF_CHECK(o.dim > 0, "--proj-dim is required (the projected dimension d > 0)");
   const projection::Projection p({o.seed, o.dim, o.region_size, projection::parse_kind(o.kind)});
   const io::File in = io::File::open(o.input);
   const std::string ds_name = o.dataset.empty() ? "vectors" : o.dataset;
@@ -147,7 +147,7 @@ int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
     popt = file_opt;
     if (n == 0) n = record.input_dim;
   } else {
-    NPEFF_CHECK(o.dim > 0, o.input, " records no projection: give --dim and --seed");
+    NPEFF_CHECK(o.dim > 0, o.input, " records no projection: give --proj-dim and --proj-seed");
   }
   NPEFF_CHECK(n > 0, "--input-dim is required: the length n of the vectors to reconstruct");
   const projection::Projection p(popt);
@@ -193,20 +193,20 @@ void add_project_command(CLI::App& app, const GlobalOptions& global, Runner& run
       "in an HDF5 file, or its transpose A^T with --transpose. Streams column blocks, so n may\n"
       "be far larger than memory. The projection is a pure function of (seed, index, output).\n"
       "Examples:\n"
-      "  npeff project --input x.h5 --dim 16384 --seed 7 --out x.proj.h5\n"
+      "  npeff project --input x.h5 --proj-dim 16384 --proj-seed 7 --out x.proj.h5\n"
       "  npeff project --input x.proj.h5 --transpose --out x.back.h5   # A^T (A x)\n"
-      "  npeff --device cuda project --input g.h5 --dataset grads --dim 4096 --out g.proj.h5");
+      "  npeff --device cuda project --input g.h5 --dataset grads --proj-dim 4096 --out g.proj.h5");
   sub->add_option("--input,-i", o->input, "Input HDF5 file")->required();
   sub->add_option("--dataset", o->dataset,
                   "Dataset of [rows, n] vectors (default 'vectors'; 'projected' with --transpose)");
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
-  o->dim_opt = sub->add_option("--dim,-d", o->dim, "Projected dimension d");
-  o->seed_opt = sub->add_option("--seed", o->seed, "Projection seed")->capture_default_str();
+  o->dim_opt = sub->add_option("--proj-dim,-d", o->dim, "Projected dimension d");
+  o->seed_opt = sub->add_option("--proj-seed", o->seed, "Projection seed")->capture_default_str();
   o->region_opt =
-      sub->add_option("--region-size", o->region_size,
+      sub->add_option("--proj-region-size", o->region_size,
                       "Region size s (0 = max(1, d/32): each input lands in ~32 outputs)")
           ->capture_default_str();
-  o->kind_opt = sub->add_option("--kind", o->kind, "sparse | dense (dense Rademacher, s = 1)")
+  o->kind_opt = sub->add_option("--proj-kind", o->kind, "sparse | dense (dense Rademacher, s = 1)")
                     ->capture_default_str()
                     ->check(CLI::IsMember({"sparse", "dense"}));
   sub->add_flag("--transpose", o->transpose, "Apply A^T: [rows, d] -> [rows, n]");

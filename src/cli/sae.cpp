@@ -5,12 +5,15 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <optional>
+
 #include "cli/subcommands.h"
 #include "npeff/analysis/sae.h"
 #include "npeff/core/error.h"
 #include "npeff/core/progress.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
+#include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
 
 namespace npeff::cli {
@@ -30,6 +33,11 @@ void write_matrix(io::Group& g, const std::string& name, const at::Tensor& t) {
 }
 
 int run_sae(const SaeCliOptions& o) {
+  PathCheck inputs;
+  inputs.files("--pefs", o.pefs);
+  inputs.throw_if_any();
+  // Refuses a working folder of other settings before reading anything.
+  io::ResumeDir resume(o.out, analysis::sae_resume_settings(o.pefs, o.sae));
   std::vector<at::Tensor> acts, ids;
   for (const std::string& path : o.pefs) {
     const io::File f = io::File::open(path);
@@ -51,10 +59,15 @@ int run_sae(const SaeCliOptions& o) {
   }
   // Appendix I: per-token activations normalised to unit L2 norm, for training and for ranking.
   const at::Tensor x = analysis::normalize_rows(at::cat(acts));
-  Progress progress("sae", o.sae.steps, "steps", 5.0);
-  const analysis::SaeTrainResult r =
-      analysis::train_sae(x, o.sae, [&](int64_t) { progress.advance(1); });
-  progress.finish();
+  std::optional<Progress> progress;  // from the first step run (after a resumed checkpoint)
+  const analysis::SaeTrainResult r = analysis::train_sae(
+      x, o.sae,
+      [&](int64_t step) {
+        if (!progress) progress.emplace("sae", o.sae.steps - step + 1, "steps", 5.0);
+        progress->advance(1);
+      },
+      &resume);
+  if (progress) progress->finish();
   const analysis::SaeCodes codes = analysis::sae_encode(r.model, x);
 
   decomposition::DecompositionData d;
@@ -91,6 +104,7 @@ int run_sae(const SaeCliOptions& o) {
   write_matrix(g, "b_dec", r.model.b_dec);
   g.set_attr("k", s.k);
   f.commit();
+  resume.finish();
   return report_success(o.out,
                         {{"command", "sae"},
                          {"output", o.out},
@@ -100,7 +114,7 @@ int run_sae(const SaeCliOptions& o) {
                          {"initial_fvu", r.fvu.front()},
                          {"final_fvu", r.final_fvu},
                          {"dead_latents", r.dead_latents},
-                         {"seconds", progress.elapsed_seconds()}},
+                         {"seconds", progress ? progress->elapsed_seconds() : 0.0}},
                         o.json);
 }
 
@@ -116,6 +130,8 @@ void add_sae_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
       "encoder rows and decoder columns (tangent-space gradients), decoder initialised to the\n"
       "encoder's transpose, Adam. Reports the fraction of variance unexplained (FVU) and dead\n"
       "latents. Writes an npeff.decomposition (method sae: W = codes, H = decoder columns).\n"
+      "Resumable: a checkpoint OUT.partial.d/checkpoint.h5 is replaced every --checkpoint-every\n"
+      "steps and picked up by a rerun of the same command (other settings are refused).\n"
       "Examples:\n"
       "  npeff sae -p sst2.pefs.h5 --latents 512 -o sst2.sae.h5\n"
       "  npeff sae -p a.h5 -p b.h5 --latents 128 --k 32 --steps 2000 --seed 1 -o sae.h5 --json");
@@ -131,6 +147,9 @@ void add_sae_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
   sub->add_option("--seed", o->sae.seed, "Initialisation and batch-order seed")
       ->capture_default_str();
   sub->add_option("--record-every", o->sae.record_every, "Steps between FVU records")
+      ->capture_default_str();
+  sub->add_option("--checkpoint-every", o->sae.checkpoint_every,
+                  "Checkpoint every N steps (0: never)")
       ->capture_default_str();
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");

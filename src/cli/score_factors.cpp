@@ -28,6 +28,10 @@ struct ScoreFactorsOptions {
 };
 
 int run_score_factors(const ScoreFactorsOptions& o) {
+  PathCheck inputs;
+  inputs.file("--decomposition", o.decomposition);
+  inputs.folder("--task-dir", o.task_dir);
+  inputs.throw_if_any();
   std::ifstream tf(o.task_dir + "/task.json");
   NPEFF_CHECK(tf.good(), o.task_dir, "/task.json: cannot open (not a synth-task folder?)");
   const nlohmann::json task = nlohmann::json::parse(tf, nullptr, false);
@@ -119,10 +123,10 @@ void add_score_factors_command(CLI::App& app, const GlobalOptions&, Runner& runn
       "component, and the share of factors recovered (precision >= --threshold).\n"
       "Examples:\n"
       "  npeff score-factors -D synth.npeff.h5 --task-dir synth\n"
-      "  npeff score-factors -D synth.gc.h5 --task-dir synth --top-k 16 --threshold 0.75 --json");
+      "  npeff score-factors -D synth.gc.h5 --task-dir synth --top-examples 16 --threshold 0.75 --json");
   sub->add_option("--decomposition,-D", o->decomposition, "npeff.decomposition file")->required();
   sub->add_option("--task-dir", o->task_dir, "synth-task output folder")->required();
-  sub->add_option("--top-k", o->top_k, "Top examples per component")->capture_default_str();
+  sub->add_option("--top-examples", o->top_k, "Top examples per component")->capture_default_str();
   sub->add_option("--threshold", o->threshold, "Top-k precision that counts as recovered")
       ->capture_default_str();
   sub->add_option("--name", o->name, "Name in the JSON summary");

@@ -8,6 +8,8 @@
 #include <iostream>
 #include <string>
 
+#include "npeff/core/error.h"
+#include "npeff/core/paths.h"
 #include "npeff/pef/task.h"
 
 namespace npeff::cli {
@@ -39,6 +41,13 @@ inline void add_model_options(CLI::App* sub, std::string& model, std::string& to
   sub->add_option("--tokenizer,-t", tokenizer, "Tokenizer (default: the model's own)");
 }
 
+/// Adds the problems of --model and (when given) --tokenizer to `check`.
+inline void check_model_paths(PathCheck& check, const std::string& model,
+                              const std::string& tokenizer) {
+  check.file_or_folder("--model", model);
+  if (!tokenizer.empty()) check.file_or_folder("--tokenizer", tokenizer);
+}
+
 /// Which task and which of its examples (predict, compute-pefs).
 struct TaskSelection {
   std::string task;                ///< task config JSON (required)
@@ -52,6 +61,17 @@ struct TaskSelection {
     if (!data.empty()) t.data.path = data;
     if (!split.empty()) t.data.split = split;
     return t;
+  }
+  /// Adds the problems of --task and of the data file it names (or --data) to `check`.
+  void check_paths(PathCheck& check) const {
+    if (!data.empty()) check.file("--data", data);
+    if (!check.file("--task", task)) return;
+    try {
+      const pef::Task t = load();
+      if (data.empty()) check.file("data file of --task " + task, t.data.path);
+    } catch (const Error& e) {  // a malformed config
+      check.add(e.what());
+    }
   }
 };
 

@@ -85,7 +85,7 @@ int run_synth_task(const SynthTaskOptions& o) {
       {"label_prefix", o.label_prefix},
       {"data",
        {{"format", "tsv"},
-        {"path", fs::absolute(out / "data.tsv").lexically_normal().string()},
+        {"path", "data.tsv"},  // beside task.json: the folder can be moved
         {"fields", {{"sentence", "sentence"}}},
         {"label_field", "label"},
         {"label_names", label_names}}},

@@ -28,7 +28,7 @@ struct SynthVectorsOptions {
 
 int run_synth_vectors(const SynthVectorsOptions& o) {
   NPEFF_CHECK(o.rows > 0, "--rows must be positive, got ", o.rows);
-  NPEFF_CHECK(o.dim > 0, "--dim must be positive, got ", o.dim);
+  NPEFF_CHECK(o.dim > 0, "--input-dim must be positive, got ", o.dim);
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   io::File file = io::File::create(o.out);
   io::write_header(file, {"npeff.vectors", 1},
@@ -63,9 +63,9 @@ void add_synth_vectors_command(CLI::App& app, const GlobalOptions&, Runner& runn
   CLI::App* sub = app.add_subcommand(
       "synth-vectors",
       "Write seeded standard-normal vectors [rows, dim] as an npeff.vectors file.\n"
-      "Example:\n  npeff synth-vectors --rows 8 --dim 1000000 --seed 1 --out x.h5");
+      "Example:\n  npeff synth-vectors --rows 8 --input-dim 1000000 --seed 1 --out x.h5");
   sub->add_option("--rows", o->rows, "Number of vectors")->capture_default_str();
-  sub->add_option("--dim", o->dim, "Length of each vector")->required();
+  sub->add_option("--input-dim", o->dim, "Length n of each vector")->required();
   sub->add_option("--seed", o->seed, "Generator seed")->capture_default_str();
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");

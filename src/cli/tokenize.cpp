@@ -49,6 +49,10 @@ std::vector<int32_t> parse_ids(const std::string& list) {
 int run_tokenize(const TokenizeOptions& o) {
   const int sources = !o.text.empty() + !o.file.empty() + !o.ids.empty();
   NPEFF_CHECK(sources == 1, "give exactly one of --text, --file, --ids");
+  PathCheck inputs;
+  inputs.file_or_folder("--tokenizer", o.tokenizer);
+  if (!o.file.empty()) inputs.file("--file", o.file);
+  inputs.throw_if_any();
   const tokenizer::Tokenizer tok = tokenizer::load_tokenizer(o.tokenizer);
   nlohmann::json summary = {{"tokenizer", o.tokenizer},
                             {"description", tok.description()},

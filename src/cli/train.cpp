@@ -26,6 +26,10 @@ struct TrainCliOptions {
 };
 
 int run_train(TrainCliOptions o) {
+  PathCheck inputs;
+  inputs.file("--tokenizer", o.tokenizer);
+  o.sel.check_paths(inputs);
+  inputs.throw_if_any();
   std::ifstream f(o.tokenizer, std::ios::binary);
   NPEFF_CHECK(f.good(), o.tokenizer, ": cannot open the tokenizer");
   std::stringstream text;

@@ -25,7 +25,8 @@ struct TuneReportOptions {
   std::int64_t top_k = 16;        ///< Section 3.1
   double icl_fraction = 0.75;     ///< Section 3.3
   std::int64_t prompt_chars = 600;
-  std::string out;  ///< folder
+  std::string tokenizer;  ///< decodes vocabulary tasks' token ids (default: from provenance)
+  std::string out;        ///< folder
   bool json = false;
 };
 
@@ -36,9 +37,13 @@ std::string default_name(const std::string& method) {
 }
 
 int run_tune_report(const TuneReportOptions& o) {
-  NPEFF_CHECK(o.top_k >= 1, "--top-k must be >= 1, got ", o.top_k);
+  NPEFF_CHECK(o.top_k >= 1, "--top-examples must be >= 1, got ", o.top_k);
   NPEFF_CHECK(o.icl_fraction > 0 && o.icl_fraction <= 1, "--icl-fraction must lie in (0, 1], got ",
               o.icl_fraction);
+  PathCheck inputs;
+  inputs.file("--decomposition", o.decomposition);
+  inputs.files("--pefs", o.pefs);
+  inputs.throw_if_any();
   const fs::path out(o.out);
   NPEFF_CHECK(!fs::exists(out) ||
                   (fs::is_directory(out) && (fs::is_empty(out) || fs::exists(out / "report.json"))),
@@ -55,6 +60,7 @@ int run_tune_report(const TuneReportOptions& o) {
   in.example_files = o.pefs;
   in.w = dec.w;
   in.examples = analysis::select_examples(all, ids, o.decomposition);
+  analysis::decode_vocabulary(in.examples, o.tokenizer);
   in.loss_steps = dec.loss.steps;
   in.loss_values = dec.loss.values;
   in.top_k = o.top_k;
@@ -84,7 +90,7 @@ void add_tune_report_command(CLI::App& app, const GlobalOptions&, Runner& runner
   auto o = std::make_shared<TuneReportOptions>();
   CLI::App* sub = app.add_subcommand(
       "tune-report",
-      "What each component means (paper Section 3.1, Table 1): its top --top-k examples by\n"
+      "What each component means (paper Section 3.1, Table 1): its top --top-examples examples by\n"
       "coefficient (ties: the lower row) with labels and predictions; prediction-tuned (all top\n"
       "examples share the prediction), label-tuned and LnP (label- but not prediction-tuned)\n"
       "flags and fractions (components with fewer than k non-zero examples are excluded and\n"
@@ -93,19 +99,22 @@ void add_tune_report_command(CLI::App& app, const GlobalOptions&, Runner& runner
       "tuning fractions, one searchable, sortable card per component).\n"
       "Examples:\n"
       "  npeff tune-report -D sst2.npeff.h5 -p sst2.pefs.h5 -o sst2-report\n"
-      "  npeff tune-report -D sst2.gc.h5 -p sst2.grad.h5 --name GC --top-k 16 -o gc-report --json");
+      "  npeff tune-report -D sst2.gc.h5 -p sst2.grad.h5 --name GC --top-examples 16 -o gc-report --json");
   sub->add_option("--decomposition,-D", o->decomposition, "npeff.decomposition file")->required();
   sub->add_option("--pefs,-p", o->pefs,
                   "compute-pefs (or predict) files holding the examples' labels, predictions "
                   "and prompts")
       ->required();
   sub->add_option("--name", o->name, "Name in titles and tables (default from the method)");
-  sub->add_option("--top-k", o->top_k, "Top examples per component")->capture_default_str();
+  sub->add_option("--top-examples", o->top_k, "Top examples per component")->capture_default_str();
   sub->add_option("--icl-fraction", o->icl_fraction,
                   "Share of top examples with a label for the classifier's tuning")
       ->capture_default_str();
   sub->add_option("--prompt-chars", o->prompt_chars, "Cut prompts longer than this (0: never)")
       ->capture_default_str();
+  sub->add_option("--tokenizer,-t", o->tokenizer,
+                  "Vocabulary tasks: tokenizer that decodes predicted token ids (default: the "
+                  "one recorded in the first --pefs file's provenance, or its model's own)");
   sub->add_option("--out,-o", o->out, "Output folder")->required();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
   sub->callback([o, &runner] { runner = [o] { return run_tune_report(*o); }; });

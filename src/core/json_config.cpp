@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 #include "npeff/core/error.h"
+#include "npeff/core/paths.h"
 
 namespace npeff {
 namespace {
@@ -16,12 +19,29 @@ std::string scalar_text(const nlohmann::json& v, const std::string& key,
              "; expected a string, number, boolean or an array of them");
 }
 
+// Long names (without dashes) of the options whose values are files or folders, in every
+// subcommand: docs/cli-vocabulary.md, plus deprecated spellings and positional arguments.
+const std::set<std::string> kPathOptions = {
+    "pefs", "decomposition", "recovered", "out",  "model",  "tokenizer", "task", "task-dir",
+    "data", "input",         "inputs",    "file", "coarse", "fine",      "plot", "decompositions"};
+
+std::string resolve_value(const std::string& value, ConfigPathKind kind,
+                          const std::string& base_dir) {
+  if (kind == ConfigPathKind::kNamedPath) {
+    const size_t eq = value.find('=');
+    if (eq == std::string::npos) return value;  // refused later with a message
+    return value.substr(0, eq + 1) + resolve_path(value.substr(eq + 1), base_dir);
+  }
+  return resolve_path(value, base_dir);
+}
+
 void flatten(const nlohmann::json& obj, std::vector<std::string>& parents,
-             std::vector<ConfigEntry>& out, const std::string& source) {
+             std::vector<ConfigEntry>& out, const std::string& source,
+             const std::string& base_dir) {
   for (const auto& [key, value] : obj.items()) {
     if (value.is_object()) {
       parents.push_back(key);
-      flatten(value, parents, out, source);
+      flatten(value, parents, out, source, base_dir);
       parents.pop_back();
       continue;
     }
@@ -31,13 +51,25 @@ void flatten(const nlohmann::json& obj, std::vector<std::string>& parents,
     } else {
       entry.values.push_back(scalar_text(value, key, source));
     }
+    const ConfigPathKind kind = config_path_kind(parents, key);
+    if (!base_dir.empty() && kind != ConfigPathKind::kNone) {
+      for (std::string& v : entry.values) v = resolve_value(v, kind, base_dir);
+    }
     out.push_back(std::move(entry));
   }
 }
 
 }  // namespace
 
-std::vector<ConfigEntry> parse_json_config(const std::string& text, const std::string& source) {
+ConfigPathKind config_path_kind(const std::vector<std::string>& parents, const std::string& name) {
+  if (!kPathOptions.count(name)) return ConfigPathKind::kNone;
+  if (name == "decompositions" && !parents.empty() && parents.back() == "tunings")
+    return ConfigPathKind::kNamedPath;
+  return ConfigPathKind::kPath;
+}
+
+std::vector<ConfigEntry> parse_json_config(const std::string& text, const std::string& source,
+                                           const std::string& base_dir) {
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text);
@@ -48,7 +80,7 @@ std::vector<ConfigEntry> parse_json_config(const std::string& text, const std::s
               root.type_name());
   std::vector<ConfigEntry> out;
   std::vector<std::string> parents;
-  flatten(root, parents, out, source);
+  flatten(root, parents, out, source, base_dir);
   return out;
 }
 

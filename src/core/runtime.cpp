@@ -3,6 +3,7 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -33,12 +34,24 @@ void tune_openmp_wait_policy(char** argv) {
 }
 
 int hardware_threads() {
+  // What this process may use, not what the node has: a SLURM job or `taskset` gives it a subset.
+  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
+    const int n = std::atoi(slurm);
+    if (n > 0) return n;
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
 void set_num_threads(int threads) {
-  NPEFF_CHECK(threads >= 0, "--threads must be >= 0 (0 = all cores), got ", threads);
+  NPEFF_CHECK(threads >= 0, "--threads must be >= 0 (0 = the CPUs this process may run on), got ",
+              threads);
   at::set_num_threads(threads == 0 ? hardware_threads() : threads);
 }
 

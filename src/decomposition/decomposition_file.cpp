@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
-#include <sys/stat.h>
-
 #include "npeff/core/error.h"
 #include "npeff/io/schema.h"
 
@@ -92,29 +90,25 @@ DecompositionData read_decomposition(const std::string& path) {
   return d;
 }
 
-void write_checkpoint(const std::string& path, const Checkpoint& c) {
-  io::File file = io::File::create(path);
-  io::write_header(file, {"npeff.decomposition_checkpoint", 1},
+void write_checkpoint(io::File& file, const Checkpoint& c) {
+  io::write_header(file, {"npeff.decomposition_checkpoint", 2},
                    nlohmann::json{{"next_step", c.next_step}});
   file.root().set_attr("next_step", c.next_step);
-  file.root().set_attr("config", c.config);
   write_matrix(file.root(), "W", c.w);
   write_matrix(file.root(), "H", c.h);
   write_loss(file.root(), c.loss);
-  file.commit();
 }
 
-bool read_checkpoint(const std::string& path, Checkpoint& c) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return false;
-  const io::File f = io::File::open(path);
-  io::expect_schema(f, "npeff.decomposition_checkpoint", 1);
+Checkpoint read_checkpoint(const io::File& f) {
+  io::expect_schema(f, "npeff.decomposition_checkpoint", 2);
+  Checkpoint c;
   c.next_step = f.root().attr_int("next_step");
-  c.config = f.root().attr_string("config");
   c.w = read_matrix(f.root(), "W");
   c.h = read_matrix(f.root(), "H");
+  NPEFF_CHECK(c.w.size(1) == c.h.size(0), f.path(), ": W has ", c.w.size(1),
+              " components but H has ", c.h.size(0));
   c.loss = read_loss(f.root());
-  return true;
+  return c;
 }
 
 }  // namespace npeff::decomposition

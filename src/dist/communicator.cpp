@@ -1,11 +1,14 @@
 #include "npeff/dist/communicator.h"
 
 #include <ATen/ATen.h>
+#ifdef NPEFF_WITH_MPI
 // The C API only: no MPI C++ bindings (deprecated, and a separate library).
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
+#endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -23,6 +26,7 @@ class LocalCommunicator : public Communicator {
   void barrier() override {}
 };
 
+#ifdef NPEFF_WITH_MPI
 void check_mpi(int status, const char* what) {
   if (status == MPI_SUCCESS) return;
   char text[MPI_MAX_ERROR_STRING];
@@ -80,6 +84,16 @@ class MpiCommunicator : public Communicator {
  private:
   int rank_ = 0, size_ = 1;
 };
+#endif  // NPEFF_WITH_MPI
+
+// The number of ranks the launcher started (1 when unknown), read from its environment.
+int launcher_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}) {
+    const char* text = std::getenv(name);
+    if (text != nullptr && *text != '\0') return std::max(1, std::atoi(text));
+  }
+  return 1;
+}
 
 }  // namespace
 
@@ -97,10 +111,26 @@ bool launched_by_mpi() {
   return false;
 }
 
+bool built_with_mpi() {
+#ifdef NPEFF_WITH_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
 Communicator& world() {
+#ifdef NPEFF_WITH_MPI
   static std::unique_ptr<Communicator> instance =
       launched_by_mpi() ? std::unique_ptr<Communicator>(new MpiCommunicator())
                         : std::unique_ptr<Communicator>(new LocalCommunicator());
+#else
+  // Without MPI every process would silently run the whole job on its own: refuse instead.
+  NPEFF_CHECK(!launched_by_mpi() || launcher_size() == 1, "this npeff was built without MPI "
+              "(NPEFF_WITH_MPI=OFF or MPI not found), so it cannot run as one of ",
+              launcher_size(), " ranks; run one process, or rebuild with -DNPEFF_WITH_MPI=ON");
+  static std::unique_ptr<Communicator> instance(new LocalCommunicator());
+#endif
   return *instance;
 }
 

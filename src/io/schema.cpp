@@ -35,17 +35,25 @@ const std::vector<SchemaInfo>& known_schemas() {
       {"npeff.projected", 1, "sparse-random-projected rows [rows, d] (output of npeff project)"},
       {"npeff.pefs", 1,
        "per-example Fisher matrices G_i [examples, rank, d] (compute-pefs, synth-pefs)"},
-      {"npeff.pefs_part", 1,
+      {"npeff.pefs_part", 2,
        "one crash-safe part of a running compute-pefs (OUT.partial.d/part-N.h5)"},
       {"npeff.decomposition", 1,
        "NPEFF components H [C, d] and coefficients W [examples, C] (decompose)"},
-      {"npeff.decomposition_checkpoint", 1, "resumable state of a running decompose"},
+      {"npeff.decomposition_checkpoint", 2,
+       "resumable state of a running decompose (OUT.partial.d/checkpoint.h5)"},
       {"npeff.coefficients", 1, "coefficients fitted to fixed components (fit-coeffs)"},
       {"npeff.recovered", 1,
        "sparse parameter-space directions of components, recovered by FPC (recover)"},
       {"npeff.perturbation", 1, "KL and PEF-norm ratios of component perturbations (perturb)"},
-      {"npeff.perturbation_part", 1, "one component's result of a running perturb"},
-      {"npeff.predictions", 1,
+      {"npeff.perturbation_part", 2,
+       "one component's result of a running perturb (OUT.partial.d/component-K.h5)"},
+      {"npeff.recovered_part", 1,
+       "one component's result of a running recover (OUT.partial.d/component-K.h5)"},
+      {"npeff.sae_checkpoint", 1,
+       "resumable state of a running sae: SAE, Adam moments, step (OUT.partial.d/checkpoint.h5)"},
+      {"npeff.kmeans_restart", 1,
+       "one finished k-means++ restart of a running cluster (OUT.partial.d/restart-R.h5)"},
+      {"npeff.predictions", 2,
        "zero-shot predictions of a task: p over labels per example (predict)"},
   };
   return schemas;
@@ -92,6 +100,21 @@ void expect_schema(const File& file, const std::string& name, std::int64_t versi
   NPEFF_CHECK(found.version == version, file.path(), ": schema '", found.name, "' version ",
               found.version, " is not supported by this npeff (", npeff::version(),
               "), which reads version ", version);
+}
+
+std::int64_t expect_schema_versions(const File& file, const std::string& name, std::int64_t oldest,
+                                    std::int64_t newest) {
+  if (oldest == newest) {
+    expect_schema(file, name, newest);
+    return newest;
+  }
+  const SchemaId found = read_schema(file);
+  NPEFF_CHECK(found.name == name, file.path(), ": expected an '", name, "' file, found '",
+              found.name, "'");
+  NPEFF_CHECK(found.version >= oldest && found.version <= newest, file.path(), ": schema '",
+              found.name, "' version ", found.version, " is not supported by this npeff (",
+              npeff::version(), "), which reads versions ", oldest, " to ", newest);
+  return found.version;
 }
 
 nlohmann::json read_provenance(const File& file) {

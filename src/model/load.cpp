@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "npeff/core/error.h"
+#include "npeff/io/gguf.h"
 #include "npeff/io/mapped_file.h"
 #include "npeff/model/loader.h"
 
@@ -43,6 +44,47 @@ LoadedModel load_model(const std::string& path, const LoadOptions& options) {
   NPEFF_CHECK(loaded.tokenizer || !options.require_tokenizer, path,
               ": no tokenizer found with the model; give one with --tokenizer");
   return loaded;
+}
+
+std::unique_ptr<tokenizer::Tokenizer> load_model_tokenizer(const std::string& path,
+                                                           const std::string& tokenizer_path) {
+  using tokenizer::Tokenizer;
+  if (!tokenizer_path.empty())
+    return std::make_unique<Tokenizer>(tokenizer::load_tokenizer(tokenizer_path));
+  struct stat st {};
+  NPEFF_CHECK(::stat(path.c_str(), &st) == 0, "model path does not exist: ", path);
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const auto exists = [](const std::string& p) {
+    struct stat s {};
+    return ::stat(p.c_str(), &s) == 0;
+  };
+  // The same places the loaders look (load_hf.cpp, load_gguf.cpp, load_llama2c.cpp).
+  if (S_ISDIR(st.st_mode) ||
+      (path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0) ||
+      (path.size() > 11 && path.compare(path.size() - 11, 11, "config.json") == 0)) {
+    const std::string tok = (S_ISDIR(st.st_mode) ? path : dir) + "/tokenizer.json";
+    if (!exists(tok)) return nullptr;
+    return std::make_unique<Tokenizer>(tokenizer::load_tokenizer(tok));
+  }
+  std::ifstream in(path, std::ios::binary);
+  char head[28] = {0};
+  in.read(head, sizeof head);
+  if (in.gcount() >= 4 && std::memcmp(head, "GGUF", 4) == 0) {
+    if (gguf::File::open(path).find("tokenizer.ggml.model") == nullptr) return nullptr;
+    return std::make_unique<Tokenizer>(tokenizer::load_gguf_tokenizer(path));
+  }
+  NPEFF_CHECK(in.gcount() == static_cast<std::streamsize>(sizeof head), path,
+              ": not a model file (too short for a llama2.c header; not GGUF, not a directory)");
+  int32_t vocab = 0;
+  std::memcpy(&vocab, head + 5 * sizeof(int32_t), sizeof vocab);
+  const int64_t V = vocab < 0 ? -static_cast<int64_t>(vocab) : vocab;
+  for (const std::string& name :
+       {std::string("tokenizer.bin"), "tok" + std::to_string(V) + ".bin"}) {
+    if (exists(dir + "/" + name))
+      return std::make_unique<Tokenizer>(tokenizer::load_llama2c_tokenizer(dir + "/" + name, V));
+  }
+  return nullptr;
 }
 
 namespace {

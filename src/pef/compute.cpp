@@ -43,7 +43,7 @@ PefComputer::PefComputer(const model::LlamaModel& model, const tokenizer::Tokeni
   categories_ = task_.kind == TaskKind::kVocab ? model_.config().vocab_size
                                                : static_cast<int64_t>(labels_.size());
   NPEFF_CHECK(options_.top_k >= 0 && options_.svd_rank >= 0 && options_.eps >= 0,
-              "--top-k, --svd-rank and --eps must not be negative");
+              "--top-classes, --svd-rank and --eps must not be negative");
   NPEFF_CHECK(task_.kind != TaskKind::kVocab ||
                   (options_.vocab_top > 0 && options_.vocab_top <= categories_),
               "--vocab-top must lie in [1, ", categories_, "]");
@@ -51,14 +51,14 @@ PefComputer::PefComputer(const model::LlamaModel& model, const tokenizer::Tokeni
     case PefKind::kExact:
       NPEFF_CHECK(task_.kind != TaskKind::kVocab || options_.top_k > 0,
                   "--pef exact over a vocabulary of ", categories_,
-                  " tokens would need one gradient row per token: give --top-k K, or use --pef "
-                  "expectation --eps K");
-      NPEFF_CHECK(options_.top_k <= categories_, "--top-k ", options_.top_k, " exceeds the ",
+                  " tokens would need one gradient row per token: give --top-classes K, or use "
+                  "--pef expectation --eps K");
+      NPEFF_CHECK(options_.top_k <= categories_, "--top-classes ", options_.top_k, " exceeds the ",
                   categories_, " categories of task ", task_.name);
       break;
     case PefKind::kExpectation: {
       NPEFF_CHECK(options_.eps > 0, "--pef expectation needs --eps K (rows, > 0)");
-      NPEFF_CHECK(options_.top_k == 0, "--top-k applies to --pef exact only");
+      NPEFF_CHECK(options_.top_k == 0, "--top-classes applies to --pef exact only");
       // A [K, r]: the dense npeff projection over category indices, entries +-1/sqrt(K).
       const projection::Projection a(
           {options_.eps_seed, options_.eps, 1, projection::Kind::kDense});

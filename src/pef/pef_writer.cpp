@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <cstdio>
-#include <filesystem>
 
 #include "npeff/core/error.h"
 #include "npeff/io/hdf5.h"
@@ -13,8 +12,8 @@
 namespace npeff::pef {
 
 namespace {
-namespace fs = std::filesystem;
 constexpr const char* kPartSchema = "npeff.pefs_part";
+constexpr int64_t kPartVersion = 2;  // 2: the settings live in OUT.partial.d/settings.json
 
 // The numeric per-example datasets of a file (every root dataset but the string tables).
 std::vector<std::string> row_datasets(const io::File& f) {
@@ -133,29 +132,22 @@ void write_parameters(io::File& f, const std::vector<std::string>& names,
 }
 }  // namespace
 
-PefWriter::PefWriter(PefWriterSpec spec) : spec_(std::move(spec)) {
-  if (!fs::is_directory(part_dir())) return;
-  for (;; ++parts_) {
-    const std::string p = part_path(parts_);
-    if (!fs::exists(p)) break;
-    const io::File f = io::File::open(p);
-    io::expect_schema(f, kPartSchema, 1);
-    const std::string found = f.root().attr_string("resume_config");
-    NPEFF_CHECK(found == spec_.config, "cannot resume from ", part_dir(),
-                ": it was started with different inputs or settings. Rerun the original command, "
-                "or delete the directory to start over.\n  partial: ",
-                found, "\n  this run: ", spec_.config);
-    NPEFF_CHECK(f.root().attr_int("first_example") == done_, p, " starts at example ",
+PefWriter::PefWriter(PefWriterSpec spec)
+    : spec_(std::move(spec)), resume_(spec_.path, spec_.settings) {
+  for (; resume_.has(part_name(parts_)); ++parts_) {
+    const io::File f = resume_.open(part_name(parts_));
+    io::expect_schema(f, kPartSchema, kPartVersion);
+    NPEFF_CHECK(f.root().attr_int("first_example") == done_, f.path(), " starts at example ",
                 f.root().attr_int("first_example"), ", expected ", done_, ": delete ", part_dir(),
                 " to start over");
     done_ += f.root().dataset("example_ids").shape()[0];
   }
 }
 
-std::string PefWriter::part_path(int64_t index) const {
+std::string PefWriter::part_name(int64_t index) {
   char name[32];
   std::snprintf(name, sizeof name, "part-%06lld.h5", static_cast<long long>(index));
-  return part_dir() + "/" + name;
+  return name;
 }
 
 void PefWriter::append(const PefBatch& b, const std::vector<int64_t>& example_ids,
@@ -173,16 +165,14 @@ void PefWriter::append(const PefBatch& b, const std::vector<int64_t>& example_id
 
 void PefWriter::write_part() {
   if (pending_.empty()) return;
-  fs::create_directories(part_dir());
   const auto cat = [&](at::Tensor PefBatch::*field) {
     std::vector<at::Tensor> parts;
     for (const PefBatch& b : pending_) parts.push_back(b.*field);
     return at::cat(parts, 0);
   };
   const at::Tensor pefs = cat(&PefBatch::pefs);
-  io::File f = io::File::create(part_path(parts_));
-  io::write_header(f, {kPartSchema, 1}, nlohmann::json::object());
-  f.root().set_attr("resume_config", spec_.config);
+  io::File f = resume_.create(part_name(parts_));
+  io::write_header(f, {kPartSchema, kPartVersion}, nlohmann::json::object());
   f.root().set_attr("first_example", done_);
   create_rows(f, "pefs", spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32, pefs.sizes(),
               pefs);
@@ -217,7 +207,7 @@ void PefWriter::finish(const std::vector<std::string>& label_names,
                        const projection::ProjectionRecord& projection) {
   write_part();
   std::vector<std::string> parts;
-  for (int64_t i = 0; i < parts_; ++i) parts.push_back(part_path(i));
+  for (int64_t i = 0; i < parts_; ++i) parts.push_back(resume_.path(part_name(i)));
   io::File out = io::File::create(spec_.path);
   io::write_header(out, {kPefSchema, kPefSchemaVersion}, spec_.provenance);
   if (!parts.empty()) {
@@ -241,7 +231,7 @@ void PefWriter::finish(const std::vector<std::string>& label_names,
   write_parameters(out, names, offsets, numel, selection.patterns(), selection.total());
   projection::write_projection_group(out, projection);
   out.commit();
-  fs::remove_all(part_dir());
+  resume_.finish();
 }
 
 int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::string& out,

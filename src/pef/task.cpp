@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "npeff/core/error.h"
+#include "npeff/core/paths.h"
 
 namespace npeff::pef {
 
@@ -78,7 +79,8 @@ std::string fill_template(const std::string& tmpl, const std::map<std::string, s
   return out;
 }
 
-Task Task::from_json_text(const std::string& text, const std::string& source) {
+Task Task::from_json_text(const std::string& text, const std::string& source,
+                          const std::string& base_dir) {
   const json j = json::parse(text, nullptr, false);
   NPEFF_CHECK(!j.is_discarded() && j.is_object(), source, ": a task config must be a JSON object");
   Task t;
@@ -98,7 +100,7 @@ Task Task::from_json_text(const std::string& text, const std::string& source) {
     if (j.contains("labels")) t.labels = j.at("labels").get<std::vector<std::string>>();
     const json& d = j.at("data");
     t.data.format = d.at("format").get<std::string>();
-    t.data.path = d.at("path").get<std::string>();
+    t.data.path = resolve_path(d.at("path").get<std::string>(), base_dir);
     t.data.split = d.value("split", std::string());
     for (const auto& [k, v] : d.at("fields").items()) t.data.fields[k] = value_text(v);
     if (d.contains("label_field") && !d.at("label_field").is_null()) {
@@ -134,7 +136,7 @@ Task Task::from_json_text(const std::string& text, const std::string& source) {
 }
 
 Task Task::load(const std::string& path) {
-  return from_json_text(read_file(path, "task config"), path);
+  return from_json_text(read_file(path, "task config"), path, folder_of(path));
 }
 
 std::string Task::to_json() const {

@@ -1,9 +1,24 @@
 # Shared by the command-line test scripts (sourced). Counts checks; `finish` prints
-# "N passed, M failed" and returns non-zero on any failure.
+# "N passed, M failed, K skipped" and returns 1 on any failure, else 77 (ctest's
+# SKIP_RETURN_CODE, tests/CMakeLists.txt) when a part could not run, else 0. A script that
+# cannot run a part calls `skip REASON` (or `need TOOL... -- REASON`) and carries on with the
+# rest, so a skipped part never hides a failure elsewhere and never passes as "all ok".
 passed=0
 failed=0
+skipped=()
 ok() { echo "ok: $1"; passed=$((passed + 1)); }
 bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
+skip() { echo "SKIP: $1"; skipped+=("$1"); }
+# need TOOL... -- WHAT: true when every TOOL is on PATH; otherwise records the skip of WHAT
+# (naming the missing tools) and returns 1.
+need() {
+  local missing=()
+  while [[ $# -gt 0 && $1 != -- ]]; do command -v "$1" > /dev/null 2>&1 || missing+=("$1"); shift; done
+  shift
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  skip "$* not tested: ${missing[*]} not installed (tools/install-deps.sh installs it)"
+  return 1
+}
 # expect CODE DESCRIPTION PATTERN -- command...: checks the exit code and that stdout+stderr
 # matches the extended regex PATTERN ('' = anything).
 expect() {
@@ -19,8 +34,13 @@ expect() {
   ok "$what"
 }
 finish() {
-  echo "$passed passed, $failed failed"
-  [[ $failed -eq 0 ]]
+  echo "$passed passed, $failed failed, ${#skipped[@]} skipped"
+  [[ $failed -eq 0 ]] || return 1
+  if [[ ${#skipped[@]} -gt 0 ]]; then
+    printf 'skipped (exit 77): %s\n' "${skipped[@]}"
+    return 77
+  fi
+  return 0
 }
 # write_char_tokenizer FILE: a character-level tokenizer.json whose ids fit the tiny models'
 # 96-token vocabulary (as tests/unit/task_fixtures.h).

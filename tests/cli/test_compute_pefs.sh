@@ -32,7 +32,8 @@ run=("$npeff" --threads 1 compute-pefs -m "$tiny/qwen2_bias" -t chars.json --tas
 expect 0 "compute-pefs --help has examples" 'Examples' -- "$npeff" compute-pefs --help
 expect 0 "uninterrupted run" "\"examples\": $n_examples" -- "${run[@]}" -o full.h5 --json
 expect 0 "the file is npeff.pefs" 'npeff.pefs version 1' -- "$npeff" inspect full.h5
-same() {  # same FILE_A FILE_B WHAT: every per-example dataset identical
+same() {  # same FILE_A FILE_B WHAT: every per-example dataset identical (skipped without h5diff)
+  need h5diff -- "$3" || return 0
   local d diff=0
   for d in pefs example_ids raw_norms param_norms labels prediction probs prompts; do
     h5diff "$1" "$2" "/$d" "/$d" > /dev/null 2>&1 || { diff=1; echo "  /$d differs"; }
@@ -75,14 +76,24 @@ expect 2 "resume with another projection seed is refused" 'cannot resume .*diffe
 # Shards: their union equals the single run.
 expect 0 "shard 0/2" '' -- "${run[@]}" --shard 0/2 -o s0.h5
 expect 0 "shard 1/2" '' -- "${run[@]}" --shard 1/2 -o s1.h5
-expect 0 "merge-pefs" "\"examples\": $n_examples" -- "$npeff" merge-pefs -i s0.h5 s1.h5 -o merged.h5 --json
+expect 0 "merge-pefs" "\"examples\": $n_examples" -- "$npeff" merge-pefs -p s0.h5 s1.h5 -o merged.h5 --json
 same full.h5 merged.h5 "union of --shard 0/2 and 1/2 equals the single run"
 expect 0 "other projection seed" '' -- "$npeff" --threads 1 compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json --proj-dim 64 --proj-seed 4 --max-examples 4 -o seed4.h5
-expect 2 "merge of differently projected files" 'projected with' -- "$npeff" merge-pefs -i s0.h5 seed4.h5 -o bad.h5
+expect 2 "merge of differently projected files" 'projected with' -- "$npeff" merge-pefs -p s0.h5 seed4.h5 -o bad.h5
 
 # Kinds and options that change the layout.
-expect 0 "--pef gradient, float16, activations" '"rank": 1' -- "$npeff" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json --proj-dim 32 --pef gradient --store-dtype float16 --save-activations --max-examples 6 -o g.h5 --json
-expect 0 "float16 PEFs and activations stored" 'pefs  float16 \[6, 1, 32\].*|activations  float32 \[6, 32\]' -- "$npeff" inspect g.h5
+expect 0 "--pef gradient, float16, activations" '"rank": 1' -- "$npeff" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json --proj-dim 32 --pef gradient --storage-dtype fp16 --save-activations --max-examples 6 -o g.h5 --json
+# Both halves must hold: /pefs stored as float16 and /activations present (float32 [m, hidden],
+# docs/formats.md; the tiny model's hidden size is 32).
+g_datasets=$("$npeff" inspect g.h5 2>&1)
+g_pefs=$(grep -cE '^ +/pefs +float16 \[6, 1, 32\] ' <<<"$g_datasets")
+g_act=$(grep -cE '^ +/activations +float32 \[6, 32\] ' <<<"$g_datasets")
+if [[ $g_pefs -eq 1 && $g_act -eq 1 ]]; then
+  ok "float16 PEFs and activations stored"
+else
+  bad "float16 PEFs and activations stored: /pefs float16 [6, 1, 32] found $g_pefs, /activations float32 [6, 32] found $g_act"
+  grep -E '^ +/(pefs|activations) ' <<<"$g_datasets"
+fi
 expect 0 "--pef expectation --eps 2" '"rank": 2' -- "$npeff" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json --proj-dim 32 --pef expectation --eps 2 --max-examples 4 -o e.h5 --json
 expect 0 "decompose reads compute-pefs output" '' -- "$npeff" decompose --pefs full.h5 -C 4 --h-only-steps 5 --steps 5 -o dec.h5
 
@@ -90,7 +101,7 @@ expect 0 "decompose reads compute-pefs output" '' -- "$npeff" decompose --pefs f
 expect 2 "--shard malformed" '--shard must be I/N' -- "${run[@]}" --shard 2/2 -o x.h5
 expect 2 "--proj-dim missing" 'proj-dim' -- "$npeff" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json -o x.h5
 sed 's/"label-tokens"/"vocab"/; s/"label_field": "label",//; s/, *"label_names": {[^}]*}//' task.json > vocab.json
-expect 2 "exact PEFs over a vocabulary need --top-k" 'give --top-k' -- "$npeff" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task vocab.json --proj-dim 8 -o x.h5
+expect 2 "exact PEFs over a vocabulary need --top-classes" 'give --top-classes' -- "$npeff" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task vocab.json --proj-dim 8 -o x.h5
 sed 's/{text}/{sentence}/' task.json > notext.json
 expect 2 "template placeholder without a field" '\{sentence\}' -- "$npeff" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task notext.json --proj-dim 8 -o x.h5
 printf 'sentence\tlabel\n' > empty.tsv

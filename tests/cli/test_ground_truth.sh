@@ -21,18 +21,19 @@ expect 0 "train" '"train_accuracy"' -- "$npeff" train --task task/task.json --to
 expect 0 "the trained model loads" 'hidden 32' -- "$npeff" model-info -m model
 expect 0 "compute-pefs on it" '' -- "$npeff" compute-pefs -m model --task task/task.json --proj-dim 256 --save-activations -o p.h5
 expect 0 "decompose" '' -- "$npeff" decompose --pefs p.h5 -C 6 --h-only-steps 50 --steps 100 --drop-zero -o d.h5
-expect 0 "score-factors" '"recovered_fraction"' -- "$npeff" score-factors -D d.h5 --task-dir task --top-k 8 --json
-expect 0 "score-factors table" 'recovered [0-9]+ of 15 factors' -- "$npeff" score-factors -D d.h5 --task-dir task --top-k 8
+expect 0 "score-factors" '"recovered_fraction"' -- "$npeff" score-factors -D d.h5 --task-dir task --top-examples 8 --json
+expect 0 "score-factors table" 'recovered [0-9]+ of 15 factors' -- "$npeff" score-factors -D d.h5 --task-dir task --top-examples 8
 
 expect 2 "too many classes" '--classes must lie in \[2, 4\]' -- "$npeff" synth-task --classes 5 -o bad
 "$npeff" synth-task --examples 50 --classes 2 -o sp > /dev/null
 expect 2 "label prefix collides under characters" 'first token' -- "$npeff" train --task sp/task.json --tokenizer sp/tokenizer.json --steps 2 -o bad
 expect 2 "score-factors on a plain folder" 'not a synth-task' -- "$npeff" score-factors -D d.h5 --task-dir .
-expect 2 "train without a tokenizer file" 'cannot open the tokenizer' -- "$npeff" train --task task/task.json --tokenizer nope.json -o bad
+expect 2 "train without a tokenizer file" '--tokenizer: nope.json \(does not exist\)' -- "$npeff" train --task task/task.json --tokenizer nope.json -o bad
 if [[ -e bad ]]; then bad "a refused run left output"; else ok "refused runs left no output"; fi
 
 # Scripts: reproduce's plan, and refusals.
-if command -v jq > /dev/null; then
+# The script checks are an important part: without jq the rest still runs, then exit 77.
+if need jq -- "tools/reproduce and tools/pipeline.sh checks"; then
   expect 0 "reproduce --dry-run prints the plan" 'decompose ->' -- "$root/tools/reproduce" "$root/configs/paper/sst2-npeff.json" --dry-run --npeff "$npeff"
   expect 0 "reproduce --dry-run --submit" 'sbatch --array=0-15' -- "$root/tools/reproduce" "$root/configs/paper/yat-gc.json" --dry-run --submit --npeff "$npeff"
   for f in "$root"/configs/paper/*.json; do
@@ -61,12 +62,11 @@ SH
   fi
   expect 2 "reproduce: bad --set" 'is not SECTION.KEY=VALUE' -- "$root/tools/reproduce" "$root/configs/paper/sst2-npeff.json" --set nodot --dry-run
   expect 2 "pipeline without --task" '--model and --task are required' -- "$root/tools/pipeline.sh" --model m
-else
-  echo "skip: jq not installed (tools/install-deps.sh installs it); script checks not run"
 fi
 # docs/cli.md is the binary's --help: regenerated copies must match the committed one.
 mkdir -p docs-check/tools docs-check/docs
 cp "$root/tools/gen-cli-docs.sh" docs-check/tools/
+cp "$root/docs/cli-vocabulary.md" docs-check/docs/
 (cd docs-check && bash tools/gen-cli-docs.sh "$npeff" > /dev/null)
 if diff -q docs-check/docs/cli.md "$root/docs/cli.md" > /dev/null; then
   ok "docs/cli.md matches --help"

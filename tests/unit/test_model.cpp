@@ -137,6 +137,41 @@ TEST_F(GgufModel, UnsupportedQuantisationIsRefused) {
   expect_error([&] { load_model(p); }, {"blk.0.ffn_up.weight", "IQ2_XXS"});
 }
 
+// ---- load_model_tokenizer: the tokenizer load_model would attach, without the weights -------
+
+TEST_F(GgufModel, ModelTokenizerFoundWhereLoadModelFindsIt) {
+  // HF directory: tokenizer.json beside config.json, else none.
+  EXPECT_EQ(load_model_tokenizer(tiny_model("llama_tied")), nullptr);
+  std::filesystem::create_directories(path("hf"));
+  std::filesystem::copy_file(tiny_model("llama_tied") + "/config.json", path("hf/config.json"));
+  const std::string tok_json =
+      source_dir() + "/tests/fixtures/tokenizers/bytelevel_gpt2/tokenizer.json";
+  std::filesystem::copy_file(tok_json, path("hf/tokenizer.json"));
+  const auto hf = load_model_tokenizer(path("hf"));
+  ASSERT_NE(hf, nullptr);
+  EXPECT_EQ(hf->vocab_size(), tokenizer::load_tokenizer(tok_json).vocab_size());
+  // GGUF: only with tokenizer.ggml.* metadata.
+  EXPECT_EQ(load_model_tokenizer(write_gguf(false)), nullptr);
+  const std::string vocab_gguf = source_dir() + "/tests/fixtures/tokenizers/spm/vocab.gguf";
+  const auto gguf = load_model_tokenizer(vocab_gguf);
+  ASSERT_NE(gguf, nullptr);
+  EXPECT_EQ(gguf->vocab_size(), tokenizer::load_gguf_tokenizer(vocab_gguf).vocab_size());
+  // An explicit tokenizer wins; a missing model is an error.
+  EXPECT_NE(load_model_tokenizer(tiny_model("llama_tied"), tok_json), nullptr);
+  expect_error([&] { load_model_tokenizer(path("none")); }, {"does not exist"});
+}
+
+TEST(Stories260K, ModelTokenizerIsTheLoadersOne) {
+  const std::string model = shared_dir() + "/models/stories260K/stories260K.bin";
+  if (!path_exists(model)) GTEST_SKIP() << "../shared absent: " << model;
+  const auto tok = load_model_tokenizer(model);
+  ASSERT_NE(tok, nullptr);
+  const LoadedModel loaded = load_model(model);
+  EXPECT_EQ(tok->vocab_size(), loaded.tokenizer->vocab_size());
+  for (int32_t id : {1, 2, 100, 313, 410, 511})
+    EXPECT_EQ(tok->decode({id}), loaded.tokenizer->decode({id})) << id;
+}
+
 // ---- llama2.c: the real stories260K -----------------------------------------------------------
 
 TEST(Stories260K, LogitsAndGreedyStoryMatchTransformers) {
@@ -177,7 +212,9 @@ TEST(Stories260K, LogitsAndGreedyStoryMatchTransformers) {
 TEST(SmolLM2, NextTokenLogProbsAndGreedyTextMatchTransformers) {
   const std::string gguf = smollm2_gguf();
   if (!path_exists(gguf))
-    GTEST_SKIP() << "SmolLM2 GGUF not found (tools/make-fixtures.sh fetches it): " << gguf;
+    GTEST_SKIP() << "SmolLM2 GGUF not found (tools/get-smollm2.sh fetches it; tools/run-tests.sh "
+                    "runs that): "
+                 << gguf;
   const LoadedModel loaded = load_model(gguf);
   const nlohmann::json fx =
       read_json(source_dir() + "/tests/fixtures/models/smollm2_reference.json");

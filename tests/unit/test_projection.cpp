@@ -10,7 +10,24 @@
 #include "npeff/core/error.h"
 #include "npeff/core/runtime.h"
 #include "npeff/projection/projection.h"
+#include "projection/projection_cpu.h"
 #include "unit/projection_reference.h"
+
+// Both instruction-set builds of the kernels (src/projection/projection_cpu.cpp).
+namespace npeff::projection::cpu {
+#define NPEFF_TEST_DECLARE(isa)                                                                  \
+  namespace isa {                                                                                \
+  void project_accumulate(const Projection&, const float*, std::int64_t, std::int64_t,           \
+                          std::int64_t, std::int64_t, float*, std::int64_t);                     \
+  void project_transpose(const Projection&, const float*, std::int64_t, std::int64_t,            \
+                         std::int64_t, std::int64_t, float*, std::int64_t);                      \
+  }
+NPEFF_TEST_DECLARE(baseline)
+#ifdef NPEFF_CPU_AVX2
+NPEFF_TEST_DECLARE(avx2)
+#endif
+#undef NPEFF_TEST_DECLARE
+}  // namespace npeff::projection::cpu
 
 namespace npeff::projection {
 namespace {
@@ -190,6 +207,28 @@ TEST(Projection, ThreadCountDoesNotChangeResults) {
     EXPECT_TRUE(bit_equal(fwd[0], fwd[k])) << "forward differs at thread setting " << k;
     EXPECT_TRUE(bit_equal(bwd[0], bwd[k])) << "transpose differs at thread setting " << k;
   }
+}
+
+TEST(Projection, InstructionSetVariantsGiveTheSameBits) {
+  // The baseline and AVX2 builds of the kernels (src/projection/projection_cpu.cpp) must agree
+  // bit for bit: a portable binary gives the results of an optimised one.
+#ifndef NPEFF_CPU_AVX2
+  GTEST_SKIP() << "built with -DNPEFF_NATIVE=ON or not for x86-64: one variant only";
+#else
+  if (std::strcmp(cpu::kernel_isa(), "avx2") != 0) GTEST_SKIP() << "this CPU runs the baseline only";
+  for (const Case& c : cases()) {
+    const Projection p({c.seed, c.d, c.region_size, c.kind});
+    std::vector<float> x = random_vector(c.rows * c.n, c.seed), y = random_vector(c.rows * c.d, 3);
+    std::vector<float> a(c.rows * c.d, 0.f), b(c.rows * c.d, 0.f);
+    cpu::baseline::project_accumulate(p, x.data(), c.rows, c.n, c.n, 0, a.data(), c.d);
+    cpu::avx2::project_accumulate(p, x.data(), c.rows, c.n, c.n, 0, b.data(), c.d);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << describe(c);
+    std::vector<float> ta(c.rows * c.n), tb(c.rows * c.n);
+    cpu::baseline::project_transpose(p, y.data(), c.rows, c.d, 0, c.n, ta.data(), c.n);
+    cpu::avx2::project_transpose(p, y.data(), c.rows, c.d, 0, c.n, tb.data(), c.n);
+    EXPECT_EQ(std::memcmp(ta.data(), tb.data(), ta.size() * sizeof(float)), 0) << describe(c);
+  }
+#endif
 }
 
 TEST(Projection, BatchingDoesNotChangeRows) {

@@ -96,7 +96,7 @@ TEST(Schema, EverySchemaIsDocumented) {
 
 TEST_F(SchemaTest, HeaderRoundTrip) {
   const std::string p = path("header.h5");
-  set_command_line("npeff project in.h5 --out header.h5 --seed 42");
+  set_command_line("npeff project in.h5 --out header.h5 --proj-seed 42");
   write_projected(p);
   File f = File::open(p);
   const SchemaId id = read_schema(f);
@@ -104,7 +104,7 @@ TEST_F(SchemaTest, HeaderRoundTrip) {
   EXPECT_EQ(id.version, 1);
   const Group& root = f.root();
   EXPECT_EQ(root.attr_string("npeff_version"), npeff::version());
-  EXPECT_EQ(root.attr_string("command_line"), "npeff project in.h5 --out header.h5 --seed 42");
+  EXPECT_EQ(root.attr_string("command_line"), "npeff project in.h5 --out header.h5 --proj-seed 42");
   EXPECT_TRUE(std::regex_match(root.attr_string("created_utc"),
                                std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)")))
       << root.attr_string("created_utc");

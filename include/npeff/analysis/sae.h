@@ -10,7 +10,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
 #include <vector>
+
+namespace npeff::io {
+class ResumeDir;
+}
 
 namespace npeff::analysis {
 
@@ -22,6 +28,9 @@ struct SaeOptions {
   std::int64_t steps = 51200;       ///< App. I: 51,200 batches
   std::uint64_t seed = 0;           ///< encoder initialisation and batch order
   std::int64_t record_every = 100;  ///< FVU history interval (steps)
+  /// Steps between checkpoints when training with an io::ResumeDir (0: none). Does not change
+  /// the result: a run resumed from any checkpoint ends with the same bits.
+  std::int64_t checkpoint_every = 1000;
 };
 
 struct SaeModel {
@@ -63,8 +72,25 @@ double fraction_of_variance_unexplained(const at::Tensor& x, const at::Tensor& x
 /// Initial model: W_enc rows drawn N(0, 1) from `seed` and normalised; W_dec = W_enc^T;
 /// b_enc = 0; b_dec = mean of x.
 SaeModel init_sae(const at::Tensor& x, std::int64_t latents, std::int64_t k, std::uint64_t seed);
-/// Trains on x [m, h] (already normalised). `on_step(step)` is called after every step.
+/// The io::ResumeDir settings of training on the activations of `inputs` (their fingerprints)
+/// with `options`: everything that determines the result (all options but checkpoint_every).
+nlohmann::json sae_resume_settings(const std::vector<std::string>& inputs,
+                                   const SaeOptions& options);
+
+/// Trains on x [m, h] (already normalised). `on_step(step)` is called after every step run by
+/// this call (1-based; a resumed run starts after its checkpoint's step).
+/// Batches: with B = min(batch_size, m) and E = floor(m / B) batches per epoch, step s (1-based)
+/// takes rows [j B, (j + 1) B) of epoch e's permutation, e = (s - 1) / E, j = (s - 1) mod E;
+/// epoch e's permutation is std::shuffle of 0..m-1 with std::mt19937_64(std::seed_seq(seed, e)).
+/// The batch order is thus a pure function of (seed, step).
+/// `resume` (optional, docs/formats.md "Resuming"): every `checkpoint_every` steps the piece
+/// checkpoint.h5 (schema npeff.sae_checkpoint: the step, the SAE, Adam's moments, the FVU
+/// history) replaces the previous one atomically; training starts from it when present, so a
+/// rerun after kill -9 gives the same bits as an uninterrupted run (same --threads). The caller
+/// builds the io::ResumeDir from settings that include x's source and `options` (all but
+/// checkpoint_every), and calls its finish() once its output is written.
 SaeTrainResult train_sae(const at::Tensor& x, const SaeOptions& options,
-                         const std::function<void(std::int64_t)>& on_step = {});
+                         const std::function<void(std::int64_t)>& on_step = {},
+                         io::ResumeDir* resume = nullptr);
 
 }  // namespace npeff::analysis

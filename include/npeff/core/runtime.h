@@ -11,11 +11,12 @@ enum class DeviceKind { kCpu, kCuda };
 DeviceKind parse_device(const std::string& text);
 std::string to_string(DeviceKind device);
 
-/// Sets LibTorch's intra-op thread count. 0 means "number of cores" (LibTorch's own default is 1
+/// Sets LibTorch's intra-op thread count. 0 means hardware_threads() (LibTorch's own default is 1
 /// on some machines, which makes every CPU op single-threaded).
 void set_num_threads(int threads);
 int num_threads();
-/// Number of hardware threads, at least 1.
+/// The CPUs this process may run on, at least 1: SLURM_CPUS_PER_TASK when set, else the size of
+/// its affinity mask (taskset, cgroup cpusets), else the hardware thread count.
 int hardware_threads();
 
 /// libgomp reads its spin policy from the environment once, when it is loaded. Its default

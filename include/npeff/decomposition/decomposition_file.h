@@ -46,16 +46,19 @@ void write_decomposition(io::File& file, const DecomposeOptions& options,
 /// Reads and validates an npeff.decomposition file.
 DecompositionData read_decomposition(const std::string& path);
 
+/// The resumable state of a running decompose (schema npeff.decomposition_checkpoint version 2,
+/// the piece OUT.partial.d/checkpoint.h5 of an io::ResumeDir, whose settings.json says which
+/// inputs and settings it belongs to).
 struct Checkpoint {
   std::int64_t next_step = 0;  ///< the first step still to run
-  std::string config;          ///< canonical JSON of everything that determines the result
   at::Tensor w;                ///< float32 [m, C], all examples
   at::Tensor h;                ///< float32 [C, d]
   LossHistory loss;
 };
-/// Atomically writes `path` (temp name, then rename).
-void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
-/// Reads `path` when it exists (returns false otherwise).
-bool read_checkpoint(const std::string& path, Checkpoint& checkpoint);
+/// Writes `checkpoint` (header and body) into `file` (from io::ResumeDir::create; the caller
+/// commits it, which replaces the previous checkpoint atomically).
+void write_checkpoint(io::File& file, const Checkpoint& checkpoint);
+/// Reads and validates a checkpoint (npeff::Error on another schema or a malformed file).
+Checkpoint read_checkpoint(const io::File& file);
 
 }  // namespace npeff::decomposition

@@ -27,8 +27,11 @@ int local_rank();
 
 /// True when an MPI launcher (mpirun, mpiexec, srun with PMI/PMIx) started this process.
 bool launched_by_mpi();
+/// True when this build links MPI (CMake NPEFF_WITH_MPI=AUTO found it, or ON).
+bool built_with_mpi();
 /// The communicator of this process: MPI_COMM_WORLD when launched by MPI (MPI is initialised
-/// once and finalised at exit), else a single-rank one.
+/// once and finalised at exit), else a single-rank one. In a build without MPI, throws
+/// npeff::Error when a launcher started more than one rank.
 Communicator& world();
 
 /// The [first, first + count) slice of `total` items that `rank` of `size` owns: contiguous,

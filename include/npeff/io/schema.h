@@ -44,6 +44,10 @@ void write_header(File& file, const SchemaId& schema, const nlohmann::json& prov
 SchemaId read_schema(const File& file);
 /// Checks name and version; the message says what was found and what was expected.
 void expect_schema(const File& file, const std::string& name, std::int64_t version);
+/// For readers that still read older layouts: accepts versions [oldest, newest] of `name` and
+/// returns the version found (the message names the versions this npeff reads otherwise).
+std::int64_t expect_schema_versions(const File& file, const std::string& name, std::int64_t oldest,
+                                    std::int64_t newest);
 /// Parses the provenance JSON attribute (an empty object when absent).
 nlohmann::json read_provenance(const File& file);
 

@@ -34,6 +34,12 @@ LoadedModel load_hf_model(const std::string& path, const LoadOptions& options);
 LoadedModel load_gguf_model(const std::string& path, const LoadOptions& options);
 LoadedModel load_llama2c_model(const std::string& path, const LoadOptions& options);
 
+// The tokenizer load_model(path, {tokenizer_path}) would attach, without reading the weights
+// (e.g. to decode token ids recorded in a file): `tokenizer_path` when given, else the one found
+// with the checkpoint. null when the checkpoint has none; npeff::Error when a file is unreadable.
+std::unique_ptr<tokenizer::Tokenizer> load_model_tokenizer(const std::string& path,
+                                                           const std::string& tokenizer_path = "");
+
 // Content fingerprint of a checkpoint, recorded as provenance: "fnv1a64:<16 hex digits>" over
 // the file (a directory: every regular file in it, by name, with names and sizes). Not
 // cryptographic; it tells a changed checkpoint from the one a file was made with.

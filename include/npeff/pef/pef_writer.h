@@ -1,13 +1,13 @@
 // Streaming, crash-safe, resumable writer of npeff.pefs files for compute-pefs
 // (docs/formats.md).
 //
-// Rows are buffered and written every `flush_examples` examples as a complete part file,
-// OUT.partial.d/part-NNNNNN.h5 (schema npeff.pefs_part: the per-example datasets of npeff.pefs
-// plus `resume_config` and `first_example`), itself written at a temporary name and renamed.
-// A process killed at any point (kill -9 included) therefore leaves only whole parts. A writer
-// for the same OUT continues after the last whole part, refusing parts made with another
-// `resume_config` (naming both); finish() concatenates the parts into OUT (written atomically)
-// and removes the directory. HDF5 itself is not crash-safe: rewriting a file in place and
+// Rows are buffered and written every `flush_examples` examples as a complete part file, a
+// piece OUT.partial.d/part-NNNNNN.h5 of the job's io::ResumeDir (schema npeff.pefs_part: the
+// per-example datasets of npeff.pefs plus `first_example`), itself written at a temporary name
+// and renamed. A process killed at any point (kill -9 included) therefore leaves only whole
+// parts. A writer for the same OUT and settings continues after the last whole part; other
+// settings are refused (io::ResumeDir, naming both fingerprints); finish() concatenates the
+// parts into OUT (written atomically) and removes the folder. HDF5 itself is not crash-safe: rewriting a file in place and
 // being killed can leave its chunk index pointing at reused space, hence whole files per part.
 // Batches must be the same in both runs for the result to be identical bit for bit
 // (compute-pefs fixes them relative to the data, not to the resume point).
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "npeff/io/resume.h"
 #include "npeff/model/per_example_grad.h"
 #include "npeff/pef/compute.h"
 #include "npeff/projection/projection_record.h"
@@ -28,7 +29,7 @@ namespace npeff::pef {
 
 struct PefWriterSpec {
   std::string path;
-  std::string config;           ///< canonical JSON of everything that determines the content
+  nlohmann::json settings;      ///< everything that determines the content (io::ResumeDir)
   nlohmann::json provenance;    ///< root attribute `provenance` of the final file
   int64_t rank = 0, dim = 0;    ///< PEF shape (for an empty shard's empty /pefs)
   bool float16 = false;         ///< store /pefs as float16
@@ -47,13 +48,14 @@ class PefWriter {
   void finish(const std::vector<std::string>& label_names,
               const model::ParameterSelection& selection,
               const projection::ProjectionRecord& projection);
-  std::string part_dir() const { return spec_.path + ".partial.d"; }
+  const std::string& part_dir() const { return resume_.dir(); }
 
  private:
   void write_part();
-  std::string part_path(int64_t index) const;
+  static std::string part_name(int64_t index);
 
   PefWriterSpec spec_;
+  io::ResumeDir resume_;
   int64_t done_ = 0, parts_ = 0;
   std::vector<PefBatch> pending_;
   std::vector<int64_t> pending_ids_, pending_labels_;

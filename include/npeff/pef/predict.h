@@ -13,6 +13,12 @@
 
 namespace npeff::pef {
 
+// The file npeff predict --out writes (docs/formats.md). Version 2 keeps gold labels in /labels
+// and the label names in /label_names, as npeff.pefs does; version 1 (still read) had them in
+// /label and /labels.
+constexpr const char* kPredictionsSchema = "npeff.predictions";
+constexpr int64_t kPredictionsSchemaVersion = 2;
+
 // Token ids of each label (label_prefix + label, no special tokens). For label-tokens tasks
 // only the first id is used, so first ids must differ: npeff::Error names both labels otherwise.
 std::vector<std::vector<int32_t>> label_token_ids(const Task& task,

@@ -17,6 +17,7 @@ namespace npeff::pef {
 enum class TaskKind { kLabelTokens, kSuffixes, kVocab };
 const char* task_kind_name(TaskKind kind);
 
+// A relative path in a task file resolves against that file's folder (Task::load).
 struct DataSource {
   std::string format;  // "tsv" (header line names the columns), "jsonl", "json-pairs"
   std::string path;
@@ -35,8 +36,11 @@ struct Task {
   std::string label_prefix = " ";  // put before a label before tokenizing it
   DataSource data;
 
-  // Parses and validates a task config (npeff::Error naming the problem and `source`).
-  static Task from_json_text(const std::string& text, const std::string& source);
+  // Parses and validates a task config (npeff::Error naming the problem and `source`). With a
+  // `base_dir`, a relative data.path resolves against it (npeff/core/paths.h).
+  static Task from_json_text(const std::string& text, const std::string& source,
+                             const std::string& base_dir = "");
+  // Reads a task config file; relative paths in it resolve against the file's folder.
   static Task load(const std::string& path);
   std::string to_json() const;  // canonical JSON, recorded as provenance
 };

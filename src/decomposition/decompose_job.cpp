@@ -1,0 +1,246 @@
+#include "npeff/decomposition/decompose_job.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <memory>
+
+#include "npeff/core/device.h"
+#include "npeff/core/error.h"
+#include "npeff/core/log.h"
+#include "npeff/core/progress.h"
+#include "npeff/decomposition/decomposition_file.h"
+#include "npeff/dist/communicator.h"
+#include "npeff/io/hdf5.h"
+#include "npeff/io/resume.h"
+#include "npeff/io/schema.h"
+#include "npeff/pef/pef_file.h"
+#include "npeff/pef/pef_source.h"
+
+namespace npeff::decomposition {
+namespace {
+
+constexpr const char* kCheckpoint = "checkpoint.h5";
+
+// Everything that determines the result, bit for bit: the io::ResumeDir settings.
+nlohmann::json settings_json(const DecomposeJobOptions& o,
+                             const std::vector<pef::PefFileInfo>& files, int processes) {
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const auto& f : files) {
+    nlohmann::json e = io::file_fingerprint(f.path);
+    e["examples"] = f.examples;
+    e["rank"] = f.rank;
+    e["dim"] = f.dim;
+    inputs.push_back(e);
+  }
+  return {{"pefs", inputs},
+          {"components", o.algo.components},
+          {"h_only_steps", o.algo.h_only_steps},
+          {"h_only_lr", o.algo.h_only_lr},
+          {"steps", o.algo.steps},
+          {"lr", o.algo.lr},
+          {"seed", o.algo.seed},
+          {"log_every", o.algo.log_every},
+          {"drop_nonfinite", o.drop_nonfinite},
+          {"drop_zero", o.drop_zero},
+          {"compute_dtype", o.compute_dtype},
+          {"storage_dtype", o.storage_dtype},
+          {"out_of_core", o.out_of_core},
+          {"block_examples", o.out_of_core ? o.block_examples : 0},  // summation order
+          {"device", o.device},
+          {"processes", processes}};
+}
+
+// Rows of all ranks in rank order: every rank contributes its rows at [first, first + count).
+at::Tensor gather_rows(dist::Communicator& comm, const at::Tensor& local, std::int64_t first,
+                       std::int64_t total) {
+  std::vector<std::int64_t> shape = local.sizes().vec();
+  shape[0] = total;
+  at::Tensor full = at::zeros(shape, local.options().device(at::kCPU));
+  full.narrow(0, first, local.size(0)).copy_(local.cpu());
+  comm.allreduce_sum(full);  // adding zeros is exact
+  return full;
+}
+
+std::string ids_text(const at::Tensor& ids) {
+  std::string out;
+  const std::int64_t shown = std::min<std::int64_t>(ids.numel(), 10);
+  for (std::int64_t i = 0; i < shown; ++i)
+    out += (i ? ", " : "") + std::to_string(ids[i].item<std::int64_t>());
+  if (ids.numel() > shown) out += ", ...";
+  return out;
+}
+
+// This process's examples, ready for the decomposition.
+struct Local {
+  std::unique_ptr<PefSource> source;
+  at::Tensor ids;      // example ids of the local rows
+  std::int64_t total;  // examples over all processes (after drops)
+  std::int64_t first;  // global index of the first local row
+};
+
+// Refuses (or drops, when asked and in memory) non-finite and all-zero PEFs, collectively so
+// that every process agrees; returns the mask of rows to keep.
+at::Tensor check_bad(const DecomposeJobOptions& o, dist::Communicator& comm,
+                     const at::Tensor& nonfinite, const at::Tensor& zero, const at::Tensor& ids) {
+  at::Tensor bad = at::stack({nonfinite.sum(), zero.sum()}).to(at::kLong);
+  comm.allreduce_sum(bad);
+  const std::int64_t n_nonfinite = bad[0].item<std::int64_t>(),
+                     n_zero = bad[1].item<std::int64_t>();
+  const char* how = o.out_of_core ? "; --out-of-core cannot drop them: fix the input or load it "
+                                    "in memory with --drop-nonfinite/--drop-zero"
+                                  : "";
+  NPEFF_CHECK(n_nonfinite == 0 || (o.drop_nonfinite && !o.out_of_core), n_nonfinite,
+              " PEFs contain NaN or Inf (example ids ", ids_text(ids.masked_select(nonfinite)),
+              " in this process's share); rerun with --drop-nonfinite to leave them out", how);
+  NPEFF_CHECK(n_zero == 0 || (o.drop_zero && !o.out_of_core), n_zero,
+              " PEFs are all zero (example ids ", ids_text(ids.masked_select(zero)),
+              " in this process's share); rerun with --drop-zero to leave them out", how);
+  if (n_nonfinite + n_zero > 0 && comm.rank() == 0)
+    log::warn("dropping ", n_nonfinite, " non-finite and ", n_zero, " all-zero PEFs");
+  return ~(nonfinite | zero);
+}
+
+Local prepare(const DecomposeJobOptions& o, const std::vector<pef::PefFileInfo>& files,
+              std::int64_t total_in, dist::Communicator& comm, const c10::Device& dev) {
+  std::int64_t first_in = 0, count_in = 0;
+  dist::partition(total_in, comm.rank(), comm.size(), first_in, count_in);
+  if (o.out_of_core) {
+    auto source =
+        std::make_unique<pef::FilePefSource>(files, first_in, count_in, dev, o.block_examples);
+    check_bad(o, comm, source->nonfinite(), source->zero(), source->example_ids());
+    at::Tensor ids = source->example_ids();
+    return {std::move(source), ids, total_in, first_in};
+  }
+  pef::PefSet set = pef::load_pefs(files, first_in, count_in);
+  const at::Tensor flat = set.pefs.flatten(1);
+  const at::Tensor nonfinite = (~at::isfinite(flat)).any(1);
+  const at::Tensor zero = (flat == 0).all(1) & ~nonfinite;
+  const at::Tensor keep = check_bad(o, comm, nonfinite, zero, set.example_ids);
+  at::Tensor pefs = set.pefs.index({keep});
+  at::Tensor counts = at::zeros({comm.size()}, at::kLong);
+  counts[comm.rank()] = pefs.size(0);
+  comm.allreduce_sum(counts);
+  pefs = pefs.to(dev);
+  normalize_pefs(pefs);
+  if (o.storage_dtype != "fp32")
+    pefs = pefs.to(o.storage_dtype == "fp16" ? at::kHalf : at::kBFloat16);
+  return {memory_source(pefs), set.example_ids.masked_select(keep),
+          counts.sum().item<std::int64_t>(),
+          counts.narrow(0, 0, comm.rank()).sum().item<std::int64_t>()};
+}
+
+}  // namespace
+
+DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Communicator& comm) {
+  const int rank = comm.rank(), size = comm.size();
+  const auto& a = o.algo;
+  NPEFF_CHECK(a.components > 0, "--components must be positive");
+  NPEFF_CHECK(a.steps >= 0 && a.h_only_steps >= 0, "step counts must be >= 0");
+  NPEFF_CHECK(a.lr > 0 && a.h_only_lr > 0, "learning rates must be positive");
+  NPEFF_CHECK(a.log_every > 0, "--log-every must be positive");
+  NPEFF_CHECK(o.checkpoint_every >= 0, "--checkpoint-every must be >= 0");
+  NPEFF_CHECK(!o.out_of_core || o.block_examples > 0, "--block-examples must be positive");
+  const c10::Device dev = select_device(o.device);
+
+  std::vector<pef::PefFileInfo> files;
+  for (const auto& path : o.pefs) files.push_back(pef::read_pef_info(path));
+  pef::check_compatible(files);
+  std::int64_t total_in = 0;
+  for (const auto& f : files) total_in += f.examples;
+  // Refuse a working folder of other settings before loading anything.
+  io::ResumeDir resume(o.out, settings_json(o, files, size), /*writer=*/rank == 0);
+  Local local = prepare(o, files, total_in, comm, dev);
+  const std::int64_t total = local.total, first = local.first;
+  const at::Tensor ids = local.ids;
+  Decomposer dec(std::move(local.source), a.components, comm, local.total, local.first);
+  dec.set_block_examples(o.out_of_core ? o.block_examples : 0);
+  dec.set_compute_dtype(parse_compute_dtype(o.compute_dtype));
+
+  LossHistory history;
+  std::int64_t start = 0;
+  double seconds_before = 0;
+  if (resume.has(kCheckpoint)) {
+    const Checkpoint ck = read_checkpoint(resume.open(kCheckpoint));
+    NPEFF_CHECK(ck.w.size(0) == total && ck.h.size(0) == a.components &&
+                    ck.h.size(1) == dec.dim(),
+                resume.path(kCheckpoint), " holds W ", ck.w.sizes(), " and H ", ck.h.sizes(),
+                ", this run needs [", total, ", ", a.components, "] and [", a.components, ", ",
+                dec.dim(), "]: delete ", resume.dir(), " to start over");
+    dec.set_state(ck.w.narrow(0, first, dec.examples()), ck.h);
+    start = ck.next_step;
+    history = ck.loss;
+    seconds_before = history.seconds.empty() ? 0 : history.seconds.back();
+    if (rank == 0) log::info("resuming ", resume.path(kCheckpoint), " at step ", start);
+  } else {
+    dec.initialize(a.seed);
+  }
+
+  const std::int64_t total_steps = a.h_only_steps + a.steps;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto run_seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const auto save_checkpoint = [&](std::int64_t next_step) {
+    const Checkpoint c{next_step, gather_rows(comm, dec.w(), first, total), dec.h().cpu(),
+                       history};
+    if (rank == 0) {
+      io::File f = resume.create(kCheckpoint);
+      write_checkpoint(f, c);
+      f.commit();  // replaces the previous checkpoint atomically
+    }
+    comm.barrier();
+  };
+  Progress progress("decompose", total_steps - start, "steps", rank == 0 ? 2.0 : 1e30);
+  for (std::int64_t t = start; t < total_steps; ++t) {
+    const bool joint = t >= a.h_only_steps;
+    double loss = 0;
+    const bool log_loss = t % a.log_every == 0;
+    dec.step(joint, joint ? a.lr : a.h_only_lr, log_loss ? &loss : nullptr);
+    if (log_loss) {
+      history.steps.push_back(t);
+      history.values.push_back(loss);
+      history.seconds.push_back(seconds_before + run_seconds());
+      if (rank == 0) log::debug("step ", t, " loss ", loss);
+    }
+    progress.advance(1);
+    if (o.checkpoint_every > 0 && (t + 1) % o.checkpoint_every == 0 && t + 1 < total_steps)
+      save_checkpoint(t + 1);
+  }
+  const double final_loss = dec.loss();
+  history.steps.push_back(total_steps);
+  history.values.push_back(final_loss);
+  history.seconds.push_back(seconds_before + run_seconds());
+  if (rank == 0) progress.finish();
+  dec.normalize_components();
+
+  const DecompositionData data{gather_rows(comm, dec.w(), first, total),
+                               dec.h().cpu(),
+                               gather_rows(comm, ids.unsqueeze(1), first, total).squeeze(1),
+                               history,
+                               files.front().has_projection,
+                               files.front().projection};
+  const double relative = final_loss / dec.pef_sq_norm();
+  if (rank == 0) {
+    io::File file = io::File::create(o.out);
+    nlohmann::json provenance = resume.settings();
+    provenance["command"] = "decompose";
+    io::write_header(file, {"npeff.decomposition", 1}, provenance);
+    write_decomposition(file, a, data, final_loss, relative);
+    file.commit();
+    resume.finish();  // only after OUT is in place
+  }
+  comm.barrier();
+  DecomposeJobSummary s;
+  s.examples = total;
+  s.steps = total_steps;
+  s.resumed_at = start;
+  s.processes = size;
+  s.final_loss = final_loss;
+  s.relative_loss = relative;
+  s.seconds = run_seconds();
+  return s;
+}
+
+}  // namespace npeff::decomposition
