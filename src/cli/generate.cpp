@@ -43,23 +43,15 @@ int run_generate(const GenerateCliOptions& o, const GlobalOptions& g) {
   go.seed = o.seed;
   if (tok.eos_id()) go.stop_ids.push_back(*tok.eos_id());
   if (loaded.format == "llama2c" && tok.bos_id()) go.stop_ids.push_back(*tok.bos_id());  // run.c
-  std::vector<int32_t> all(ids32);
   if (!o.json) std::cout << o.prompt << std::flush;
-  size_t printed = tok.decode(all, tokenizer::DecodeOptions{true}).size();
+  tokenizer::TextStream stream(tok, ids32, tokenizer::DecodeOptions{true});
   const std::vector<int64_t> out = model::generate(*loaded.model, prompt, go, [&](int64_t id) {
-    all.push_back(static_cast<int32_t>(id));
-    if (o.json) return;
-    const std::string text = tok.decode(all, tokenizer::DecodeOptions{true});
-    // Print what is new; a trailing incomplete UTF-8 sequence waits for its next byte token.
-    if (text.size() > printed && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") != 0) {
-      std::cout << text.substr(std::min(printed, text.size())) << std::flush;
-      printed = text.size();
-    }
+    const std::string piece = stream.push(static_cast<int32_t>(id));
+    if (!o.json && !piece.empty()) std::cout << piece << std::flush;
   });
-  const std::string text = tok.decode(all, tokenizer::DecodeOptions{true});
+  const std::string text = stream.text();
   if (!o.json) {
-    if (text.size() > printed) std::cout << text.substr(printed);
-    std::cout << "\n";
+    std::cout << stream.finish() << "\n";
     return 0;
   }
   nlohmann::json summary = {{"model", o.model},     {"format", loaded.format}, {"prompt", o.prompt},

@@ -21,6 +21,8 @@ struct TokenizeOptions {
   bool plain_special = false;  ///< treat special-token strings in the text as plain text
   bool skip_special = false;   ///< when decoding: drop special tokens
   bool json = false;           ///< JSON on stdout
+  int sources = 0;             ///< how many of --text/--file/--ids were given ('' counts)
+  bool decode_ids = false;     ///< --ids was given (possibly empty)
 };
 
 std::string quoted(const std::string& s) {
@@ -47,8 +49,9 @@ std::vector<int32_t> parse_ids(const std::string& list) {
 }
 
 int run_tokenize(const TokenizeOptions& o) {
-  const int sources = !o.text.empty() + !o.file.empty() + !o.ids.empty();
-  NPEFF_CHECK(sources == 1, "give exactly one of --text, --file, --ids");
+  // Counted as given, not as non-empty: the empty text is a valid input (HF encodes it to no ids,
+  // or to BOS alone where the tokenizer adds one).
+  NPEFF_CHECK(o.sources == 1, "give exactly one of --text, --file, --ids (got ", o.sources, ")");
   PathCheck inputs;
   inputs.file_or_folder("--tokenizer", o.tokenizer);
   if (!o.file.empty()) inputs.file("--file", o.file);
@@ -58,7 +61,7 @@ int run_tokenize(const TokenizeOptions& o) {
                             {"description", tok.description()},
                             {"vocab_size", tok.vocab_size()}};
   std::vector<int32_t> ids;
-  if (!o.ids.empty()) {
+  if (o.decode_ids) {
     ids = parse_ids(o.ids);
   } else {
     std::string text = o.text;
@@ -114,15 +117,19 @@ void add_tokenize_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
       "  npeff tokenize --tokenizer SmolLM2-135M-Instruct.Q4_1.gguf --text ' Negative' --json\n"
       "  npeff tokenize --tokenizer tok512.bin --ids 1,403,407 --skip-special");
   sub->add_option("--tokenizer,-t", o->tokenizer, "Tokenizer file or model directory")->required();
-  sub->add_option("--text", o->text, "Text to encode");
-  sub->add_option("--file", o->file, "Encode the whole contents of this file");
-  sub->add_option("--ids", o->ids, "Decode these comma-separated ids instead");
+  CLI::Option* text = sub->add_option("--text", o->text, "Text to encode ('' is valid)");
+  CLI::Option* file = sub->add_option("--file", o->file, "Encode the whole contents of this file");
+  CLI::Option* ids = sub->add_option("--ids", o->ids, "Decode these comma-separated ids instead");
   sub->add_flag("--no-special", o->no_special, "Do not add BOS/EOS (add_special_tokens=false)");
   sub->add_flag("--plain-special", o->plain_special,
                 "Treat special-token strings in the text as plain text");
   sub->add_flag("--skip-special", o->skip_special, "Drop special tokens when decoding");
   sub->add_flag("--json", o->json, "Print a JSON summary");
-  sub->callback([o, &runner] { runner = [o] { return run_tokenize(*o); }; });
+  sub->callback([o, &runner, text, file, ids] {
+    o->sources = static_cast<int>((text->count() > 0) + (file->count() > 0) + (ids->count() > 0));
+    o->decode_ids = ids->count() > 0;
+    runner = [o] { return run_tokenize(*o); };
+  });
 }
 
 }  // namespace npeff::cli

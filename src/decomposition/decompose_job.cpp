@@ -163,8 +163,7 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
   double seconds_before = 0;
   if (resume.has(kCheckpoint)) {
     const Checkpoint ck = read_checkpoint(resume.open(kCheckpoint));
-    NPEFF_CHECK(ck.w.size(0) == total && ck.h.size(0) == a.components &&
-                    ck.h.size(1) == dec.dim(),
+    NPEFF_CHECK(ck.w.size(0) == total && ck.h.size(0) == a.components && ck.h.size(1) == dec.dim(),
                 resume.path(kCheckpoint), " holds W ", ck.w.sizes(), " and H ", ck.h.sizes(),
                 ", this run needs [", total, ", ", a.components, "] and [", a.components, ", ",
                 dec.dim(), "]: delete ", resume.dir(), " to start over");
@@ -183,8 +182,7 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   const auto save_checkpoint = [&](std::int64_t next_step) {
-    const Checkpoint c{next_step, gather_rows(comm, dec.w(), first, total), dec.h().cpu(),
-                       history};
+    const Checkpoint c{next_step, gather_rows(comm, dec.w(), first, total), dec.h().cpu(), history};
     if (rank == 0) {
       io::File f = resume.create(kCheckpoint);
       write_checkpoint(f, c);

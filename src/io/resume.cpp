@@ -29,7 +29,8 @@ std::int64_t mtime_ns(const std::string& path) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // The keys of two settings objects whose values differ (the whole text when not objects).
@@ -81,7 +82,9 @@ nlohmann::json file_fingerprint(const std::string& path) {
   return {{"path", abs}, {"size", size}, {"mtime_ns", latest}, {"files", files}};
 }
 
-std::string canonical_json(const nlohmann::json& settings) { return settings.dump(); }
+std::string canonical_json(const nlohmann::json& settings) {
+  return settings.dump();
+}
 
 std::string fingerprint_id(const nlohmann::json& settings) {
   std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
@@ -130,14 +133,18 @@ ResumeDir::ResumeDir(const std::string& out, nlohmann::json settings, bool write
   settings_written_ = true;
 }
 
-std::string ResumeDir::path(const std::string& name) const { return dir_ + "/" + name; }
+std::string ResumeDir::path(const std::string& name) const {
+  return dir_ + "/" + name;
+}
 
 bool ResumeDir::has(const std::string& name) const {
   std::error_code ec;
   return fs::is_regular_file(path(name), ec);
 }
 
-File ResumeDir::open(const std::string& name) const { return File::open(path(name)); }
+File ResumeDir::open(const std::string& name) const {
+  return File::open(path(name));
+}
 
 File ResumeDir::create(const std::string& name) {
   NPEFF_ASSERT(writer_, "ResumeDir::create(", name, ") by a process that only reads ", dir_);

@@ -25,7 +25,9 @@ namespace {
 constexpr const char* kPartSchema = "npeff.perturbation_part";
 constexpr std::int64_t kPartVersion = 2;  // 2: the settings live in OUT.partial.d/settings.json
 
-std::string piece_name(std::size_t k) { return "component-" + std::to_string(k) + ".h5"; }
+std::string piece_name(std::size_t k) {
+  return "component-" + std::to_string(k) + ".h5";
+}
 
 void write_piece(io::File& f, const PerturbedComponent& r) {
   io::write_header(f, {kPartSchema, kPartVersion}, nlohmann::json::object());
@@ -43,8 +45,8 @@ PerturbedComponent read_piece(const io::File& f, std::int64_t component) {
   io::expect_schema(f, kPartSchema, kPartVersion);
   PerturbedComponent r;
   r.component = f.root().attr_int("component");
-  NPEFF_CHECK(r.component == component, f.path(), " holds component ", r.component,
-              ", expected ", component, ": delete the folder to start over");
+  NPEFF_CHECK(r.component == component, f.path(), " holds component ", r.component, ", expected ",
+              component, ": delete the folder to start over");
   const auto top = f.root().attr_double_vector("kl_top");
   const auto base = f.root().attr_double_vector("kl_baseline");
   NPEFF_CHECK(top.size() == 2 && base.size() == 2, f.path(), ": malformed kl_top/kl_baseline");
@@ -75,14 +77,15 @@ Rows map_rows(const io::File& pf, const pef::PefFileInfo& info,
   std::vector<double> norms(static_cast<std::size_t>(info.examples));
   pf.root().dataset(pf.root().has("param_norms") ? "param_norms" : "raw_norms").read(norms.data());
   std::unordered_map<std::int64_t, std::int64_t> row_of_id;
-  for (std::int64_t i = 0; i < info.examples; ++i) row_of_id[pef_ids[static_cast<std::size_t>(i)]] = i;
+  for (std::int64_t i = 0; i < info.examples; ++i)
+    row_of_id[pef_ids[static_cast<std::size_t>(i)]] = i;
   Rows rows;
   const at::Tensor ids = dec.example_ids.to(at::kLong).contiguous();
   const std::int64_t* id = ids.data_ptr<std::int64_t>();
   for (std::int64_t i = 0; i < ids.numel(); ++i) {
     const auto it = row_of_id.find(id[i]);
-    NPEFF_CHECK(it != row_of_id.end(), dec_path, " has example id ", id[i], " which ",
-                info.path, " does not hold");
+    NPEFF_CHECK(it != row_of_id.end(), dec_path, " has example id ", id[i], " which ", info.path,
+                " does not hold");
     const std::size_t r = static_cast<std::size_t>(it->second);
     rows.examples.push_back({id[i], prompts[r], labels[r]});
     rows.norms.push_back(norms[r]);
@@ -121,7 +124,8 @@ PerturbJobSummary run_perturb_job(const PerturbJobOptions& o) {
   lo.require_tokenizer = true;
 
   const std::vector<std::int64_t> components = [&] {
-    std::vector<std::int64_t> c(static_cast<std::size_t>(rf.root().dataset("components").shape()[0]));
+    std::vector<std::int64_t> c(
+        static_cast<std::size_t>(rf.root().dataset("components").shape()[0]));
     rf.root().dataset("components").read(c.data());
     return c;
   }();
@@ -140,7 +144,8 @@ PerturbJobSummary run_perturb_job(const PerturbJobOptions& o) {
                              {"device", o.device}};
   NPEFF_CHECK(!model_path.empty(), o.pefs, " records no model: give --model");
   settings["model_file"] = io::file_fingerprint(model_path);
-  if (!lo.tokenizer_path.empty()) settings["tokenizer_file"] = io::file_fingerprint(lo.tokenizer_path);
+  if (!lo.tokenizer_path.empty())
+    settings["tokenizer_file"] = io::file_fingerprint(lo.tokenizer_path);
   io::ResumeDir resume(o.out, settings);  // refuses other settings before loading the model
 
   model::LoadedModel loaded = model::load_model(model_path, lo);
@@ -199,7 +204,8 @@ PerturbJobSummary run_perturb_job(const PerturbJobOptions& o) {
     double top_norm = 0;
     for (const std::int64_t row : top_rows_k) {
       top.push_back(rows.examples[static_cast<std::size_t>(row)]);
-      top_norm += rows.norms[static_cast<std::size_t>(row)] / static_cast<double>(top_rows_k.size());
+      top_norm +=
+          rows.norms[static_cast<std::size_t>(row)] / static_cast<double>(top_rows_k.size());
       r.top_ids.push_back(rows.examples[static_cast<std::size_t>(row)].id);
     }
     const std::int64_t first = offsets[k], count = offsets[k + 1] - offsets[k];

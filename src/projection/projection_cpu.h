@@ -18,8 +18,8 @@ void project_accumulate(const Projection& p, const float* x, std::int64_t rows, 
 void project_transpose(const Projection& p, const float* y, std::int64_t rows, std::int64_t ldy,
                        std::int64_t offset, std::int64_t len, float* out, std::int64_t ldo);
 
-/// The instruction set of the kernels in use: "avx2" or "baseline" (NPEFF_CPU_ISA=baseline in the
-/// environment forces the baseline; bits are the same either way).
+/// The instruction set of the kernels in use: "avx512", "avx2" or "baseline" (NPEFF_CPU_ISA=
+/// baseline|avx2 in the environment caps the choice; bits are the same either way).
 const char* kernel_isa();
 
 }  // namespace npeff::projection::cpu

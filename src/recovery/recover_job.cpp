@@ -27,11 +27,13 @@ struct Piece {
   RecoveredComponent summary;
   std::vector<std::int64_t> indices;
   std::vector<float> values;
-  std::vector<float> projected;         // [d]
+  std::vector<float> projected;          // [d]
   std::vector<std::int64_t> tensor_nnz;  // [T]
 };
 
-std::string piece_name(std::size_t k) { return "component-" + std::to_string(k) + ".h5"; }
+std::string piece_name(std::size_t k) {
+  return "component-" + std::to_string(k) + ".h5";
+}
 
 void write_piece(io::File& f, const Piece& p) {
   io::write_header(f, {kPartSchema, 1}, nlohmann::json::object());
@@ -201,7 +203,8 @@ RecoverJobSummary run_recover_job(const RecoverJobOptions& o) {
     progress.advance(1);
   }
   progress.finish();
-  if (summary.reused > 0) log::info("recover: reused ", summary.reused, " components from ", resume.dir());
+  if (summary.reused > 0)
+    log::info("recover: reused ", summary.reused, " components from ", resume.dir());
 
   std::vector<std::int64_t> offsets_out = {0}, indices, rejected, nnz, iterations, tensor_nnz;
   std::vector<float> values, projected;

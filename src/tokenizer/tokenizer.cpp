@@ -239,6 +239,55 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, const EncodeOption
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, const DecodeOptions& options) const {
   return impl_->decode(ids, options);
 }
+TextStream::TextStream(const Tokenizer& tokenizer, std::vector<int32_t> prefix,
+                       DecodeOptions options)
+    : tokenizer_(tokenizer), ids_(std::move(prefix)), options_(options) {
+  handed_out_ = text().size();
+}
+
+std::string TextStream::text() const {
+  return tokenizer_.decode(ids_, options_);
+}
+
+namespace {
+// Bytes at the end of `s` that may still change when more tokens arrive: U+FFFD characters
+// (byte tokens not yet forming a character) and an incomplete UTF-8 sequence.
+std::size_t unsettled_tail(const std::string& s) {
+  static const std::string kReplacement = "\xEF\xBF\xBD";
+  std::size_t end = s.size();
+  // An incomplete sequence: a lead byte among the last 3 whose length runs past the end.
+  for (std::size_t back = 1; back <= 3 && back <= end; ++back) {
+    const auto b = static_cast<unsigned char>(s[end - back]);
+    if ((b & 0xC0) == 0x80) continue;  // continuation byte: look further back
+    const std::size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+    if (need > back) end -= back;
+    break;
+  }
+  while (end >= kReplacement.size() &&
+         s.compare(end - kReplacement.size(), kReplacement.size(), kReplacement) == 0)
+    end -= kReplacement.size();
+  return s.size() - end;
+}
+}  // namespace
+
+std::string TextStream::push(int32_t id) {
+  ids_.push_back(id);
+  const std::string all = text();
+  const std::size_t settled = all.size() - unsettled_tail(all);
+  if (settled <= handed_out_) return "";
+  std::string out = all.substr(handed_out_, settled - handed_out_);
+  handed_out_ = settled;
+  return out;
+}
+
+std::string TextStream::finish() {
+  const std::string all = text();
+  if (all.size() <= handed_out_) return "";
+  std::string out = all.substr(handed_out_);
+  handed_out_ = all.size();
+  return out;
+}
+
 const std::string& Tokenizer::piece(int32_t id) const {
   return impl_->piece(id);
 }

@@ -44,6 +44,13 @@ expect 2 "truncated JSON" "not valid JSON" -- "$npeff" tokenize -t "$work/cut.js
 head -c 100 "$work/smollm2.gguf" > "$work/cut.gguf"
 expect 2 "truncated GGUF" "GGUF|truncated" -- "$npeff" tokenize -t "$work/cut.gguf" --text a
 expect 2 "missing tokenizer" "does not exist" -- "$npeff" tokenize -t "$work/nope.json" --text a
+# The empty text is valid (regression: it was refused as "give exactly one of ..."); ids as HF
+# tokenizers gives them (tests/fixtures/tokenizers/*/expected.json, edge case "").
+expect 0 "empty text: BOS alone (Llama-2 template)" '^ids: 1$' -- "$npeff" tokenize -t "$fx/spbpe_llama2" --text ''
+expect 0 "empty text: <|endoftext|> alone (GPT-2 fixture template)" '^ids: 0$' -- "$npeff" tokenize -t "$fx/bytelevel_gpt2" --text ''
+expect 0 "empty text without specials: no ids" '"count": 0' -- "$npeff" tokenize -t "$fx/spbpe_llama2" --text '' --no-special --json
+expect 0 "empty --ids decodes to the empty text" '"decoded": ""' -- "$npeff" tokenize -t "$fx/spbpe_llama2" --ids '' --json
+expect 2 "empty text and --ids are two inputs" "exactly one of" -- "$npeff" tokenize -t "$fx/spbpe_llama2" --text '' --ids ''
 expect 2 "two inputs" "exactly one of" -- "$npeff" tokenize -t "$fx/spbpe_llama2" --text a --ids 1
 expect 2 "bad --ids" "not a token id" -- "$npeff" tokenize -t "$fx/spbpe_llama2" --ids 1,x
 expect 2 "id out of range" "outside the vocabulary" -- "$npeff" tokenize -t "$fx/spbpe_llama2" --ids 999999

@@ -25,6 +25,7 @@ namespace npeff::projection::cpu {
 NPEFF_TEST_DECLARE(baseline)
 #ifdef NPEFF_CPU_AVX2
 NPEFF_TEST_DECLARE(avx2)
+NPEFF_TEST_DECLARE(avx512)
 #endif
 #undef NPEFF_TEST_DECLARE
 }  // namespace npeff::projection::cpu
@@ -210,23 +211,38 @@ TEST(Projection, ThreadCountDoesNotChangeResults) {
 }
 
 TEST(Projection, InstructionSetVariantsGiveTheSameBits) {
-  // The baseline and AVX2 builds of the kernels (src/projection/projection_cpu.cpp) must agree
-  // bit for bit: a portable binary gives the results of an optimised one.
+  // The baseline, AVX2 and AVX-512 builds of the kernels (src/projection/projection_cpu.cpp)
+  // must agree bit for bit: a portable binary gives the results of an optimised one.
 #ifndef NPEFF_CPU_AVX2
   GTEST_SKIP() << "built with -DNPEFF_NATIVE=ON or not for x86-64: one variant only";
 #else
-  if (std::strcmp(cpu::kernel_isa(), "avx2") != 0) GTEST_SKIP() << "this CPU runs the baseline only";
+  using Forward = void (*)(const Projection&, const float*, std::int64_t, std::int64_t,
+                           std::int64_t, std::int64_t, float*, std::int64_t);
+  std::vector<std::pair<std::string, std::pair<Forward, Forward>>> variants = {
+      {"baseline", {cpu::baseline::project_accumulate, cpu::baseline::project_transpose}}};
+  const std::string best = cpu::kernel_isa();
+  if (best == "avx2" || best == "avx512")
+    variants.push_back({"avx2", {cpu::avx2::project_accumulate, cpu::avx2::project_transpose}});
+  if (best == "avx512")
+    variants.push_back(
+        {"avx512", {cpu::avx512::project_accumulate, cpu::avx512::project_transpose}});
+  if (variants.size() == 1) GTEST_SKIP() << "this CPU runs the baseline only";
   for (const Case& c : cases()) {
     const Projection p({c.seed, c.d, c.region_size, c.kind});
     std::vector<float> x = random_vector(c.rows * c.n, c.seed), y = random_vector(c.rows * c.d, 3);
-    std::vector<float> a(c.rows * c.d, 0.f), b(c.rows * c.d, 0.f);
-    cpu::baseline::project_accumulate(p, x.data(), c.rows, c.n, c.n, 0, a.data(), c.d);
-    cpu::avx2::project_accumulate(p, x.data(), c.rows, c.n, c.n, 0, b.data(), c.d);
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << describe(c);
-    std::vector<float> ta(c.rows * c.n), tb(c.rows * c.n);
-    cpu::baseline::project_transpose(p, y.data(), c.rows, c.d, 0, c.n, ta.data(), c.n);
-    cpu::avx2::project_transpose(p, y.data(), c.rows, c.d, 0, c.n, tb.data(), c.n);
-    EXPECT_EQ(std::memcmp(ta.data(), tb.data(), ta.size() * sizeof(float)), 0) << describe(c);
+    std::vector<std::vector<float>> fwd, bwd;
+    for (const auto& [name, fn] : variants) {
+      fwd.emplace_back(c.rows * c.d, 0.f);
+      bwd.emplace_back(c.rows * c.n, 0.f);
+      fn.first(p, x.data(), c.rows, c.n, c.n, 0, fwd.back().data(), c.d);
+      fn.second(p, y.data(), c.rows, c.d, 0, c.n, bwd.back().data(), c.n);
+    }
+    for (std::size_t v = 1; v < variants.size(); ++v) {
+      EXPECT_EQ(std::memcmp(fwd[0].data(), fwd[v].data(), fwd[0].size() * sizeof(float)), 0)
+          << variants[v].first << " forward differs from baseline, " << describe(c);
+      EXPECT_EQ(std::memcmp(bwd[0].data(), bwd[v].data(), bwd[0].size() * sizeof(float)), 0)
+          << variants[v].first << " transpose differs from baseline, " << describe(c);
+    }
   }
 #endif
 }

@@ -25,9 +25,8 @@ class ResumeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("npeff_resume_" + std::string(::testing::UnitTest::GetInstance()
-                                              ->current_test_info()
-                                              ->name()));
+           ("npeff_resume_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     out_ = (dir_ / "out.h5").string();
@@ -70,7 +69,8 @@ TEST_F(ResumeTest, SameSettingsResumeWithThePieces) {
     write_piece(r, "a.h5", 1.0);
   }
   // Keys in another order are the same settings (canonical JSON sorts them).
-  const nlohmann::json same = nlohmann::json::parse(R"({"steps": 10, "input": {"size": 5}, "seed": 1})");
+  const nlohmann::json same =
+      nlohmann::json::parse(R"({"steps": 10, "input": {"size": 5}, "seed": 1})");
   ResumeDir r(out_, same);
   EXPECT_TRUE(r.resumed());
   EXPECT_EQ(r.pieces(), (std::vector<std::string>{"a.h5", "b.h5"}));
@@ -193,14 +193,22 @@ TEST_F(ResumeTest, SaeResumesBitForBit) {
   {
     ResumeDir r(out_, settings);
     EXPECT_THROW(npeff::analysis::train_sae(
-                     x, o, [](std::int64_t step) { if (step == 16) throw Interrupt(); }, &r),
+                     x, o,
+                     [](std::int64_t step) {
+                       if (step == 16) throw Interrupt();
+                     },
+                     &r),
                  Interrupt);
     EXPECT_TRUE(r.has("checkpoint.h5")) << "checkpoint of step 14";
   }
   ResumeDir r(out_, settings);
   std::int64_t first_step = -1;
   const npeff::analysis::SaeTrainResult resumed = npeff::analysis::train_sae(
-      x, o, [&](std::int64_t step) { if (first_step < 0) first_step = step; }, &r);
+      x, o,
+      [&](std::int64_t step) {
+        if (first_step < 0) first_step = step;
+      },
+      &r);
   EXPECT_EQ(first_step, 15);
   EXPECT_TRUE(at::equal(full.model.w_enc, resumed.model.w_enc));
   EXPECT_TRUE(at::equal(full.model.w_dec, resumed.model.w_dec));

@@ -341,6 +341,48 @@ TEST(Tokenizer, ConcurrentEncodeIsDeterministic) {
 namespace npeff::tokenizer {
 namespace {
 
+// Streaming generation output (npeff generate without --json): characters whose bytes arrive in
+// separate byte-fallback tokens, and bytes that never form valid UTF-8. Regression: the CLI died
+// with "basic_string::compare: __pos ... > this->size()" on a 2-byte text ending in byte tokens.
+TEST(TextStream, HandsOutExactlyTheDecodedTextWithoutSplittingCharacters) {
+  const Tokenizer tok = load_tokenizer(fixture("spm/tokenizer.bin"));
+  auto byte_id = [&](int b) {
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "<0x%02X>", b);
+    const auto id = tok.find_piece(piece);
+    EXPECT_TRUE(id.has_value()) << piece;
+    return id.value_or(0);
+  };
+  const std::vector<std::vector<int32_t>> cases = {
+      {byte_id(0xE2), byte_id(0x82), byte_id(0xAC)},                        // "€" in 3 tokens
+      {byte_id(0xFD), byte_id(0x55)},                                       // invalid, then 'U'
+      {byte_id(0x55)},                                                      // one byte token
+      {byte_id(0xF0), byte_id(0x9F)},                                       // never completed
+      tok.encode("Hi \xC3\xA9t\xC3\xA9 \xE2\x82\xAC" "5", {false}),  // mixed
+  };
+  for (const auto& ids : cases) {
+    TextStream stream(tok, {}, DecodeOptions{true});
+    std::string shown;
+    for (const int32_t id : ids) {
+      const std::string piece = stream.push(id);
+      // What is handed out is final: a prefix of the whole text, never a split character.
+      shown += piece;
+      EXPECT_EQ(tok.decode(ids, DecodeOptions{true}).compare(0, shown.size(), shown), 0);
+      if (!piece.empty()) {
+        EXPECT_NE(static_cast<unsigned char>(piece.back()) & 0xC0, 0xC0);
+      }
+    }
+    shown += stream.finish();
+    EXPECT_EQ(shown, tok.decode(ids, DecodeOptions{true}));
+  }
+  // Nothing of "€" is handed out until its last byte arrives.
+  TextStream euro(tok, {}, DecodeOptions{true});
+  EXPECT_EQ(euro.push(byte_id(0xE2)), "");
+  EXPECT_EQ(euro.push(byte_id(0x82)), "");
+  EXPECT_EQ(euro.push(byte_id(0xAC)), "\xE2\x82\xAC");
+  EXPECT_EQ(euro.finish(), "");
+}
+
 TEST(Llama2c, GreedyStoryIdsDecodeToTheExpectedText) {
   const std::string path = shared_dir() + "/models/stories260K/tok512.bin";
   if (!file_exists(path)) GTEST_SKIP() << "../shared absent: " << path;

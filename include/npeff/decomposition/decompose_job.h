@@ -38,19 +38,18 @@ struct DecomposeJobOptions {
 
 /// What the run did (the same on every rank).
 struct DecomposeJobSummary {
-  std::int64_t examples = 0;     ///< after dropped PEFs
-  std::int64_t steps = 0;        ///< H-only + joint steps
-  std::int64_t resumed_at = 0;   ///< first step run by this process (0: not resumed)
+  std::int64_t examples = 0;    ///< after dropped PEFs
+  std::int64_t steps = 0;       ///< H-only + joint steps
+  std::int64_t resumed_at = 0;  ///< first step run by this process (0: not resumed)
   int processes = 1;
-  double final_loss = 0;         ///< eq. 4 over the normalised PEFs
-  double relative_loss = 0;      ///< final_loss / sum_i ||G_i^T G_i||^2
-  double seconds = 0;            ///< of this run (not counting the resumed part)
+  double final_loss = 0;     ///< eq. 4 over the normalised PEFs
+  double relative_loss = 0;  ///< final_loss / sum_i ||G_i^T G_i||^2
+  double seconds = 0;        ///< of this run (not counting the resumed part)
 };
 
 /// Runs the stage on every rank of `comm` (collective); rank 0 writes `out` and the
 /// checkpoints. Throws npeff::Error on bad options or inputs (before any long work), on bad
 /// PEFs that are not to be dropped, and on a working folder of other settings.
-DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& options,
-                                      dist::Communicator& comm);
+DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& options, dist::Communicator& comm);
 
 }  // namespace npeff::decomposition

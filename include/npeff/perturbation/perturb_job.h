@@ -18,13 +18,13 @@
 namespace npeff::perturbation {
 
 struct PerturbJobOptions {
-  std::string recovered;      ///< npeff.recovered (required)
-  std::string decomposition;  ///< npeff.decomposition (required): W gives the top examples
-  std::string pefs;           ///< npeff.pefs (required): prompts, norms, model, task
-  std::string model;          ///< default: the model recorded in the PEF file
-  std::string tokenizer;      ///< default: the tokenizer recorded in the PEF file
-  double magnitude = 20;      ///< ||delta|| (App. G: 20)
-  std::int64_t top_k = 16;    ///< top examples per component (by coefficient)
+  std::string recovered;         ///< npeff.recovered (required)
+  std::string decomposition;     ///< npeff.decomposition (required): W gives the top examples
+  std::string pefs;              ///< npeff.pefs (required): prompts, norms, model, task
+  std::string model;             ///< default: the model recorded in the PEF file
+  std::string tokenizer;         ///< default: the tokenizer recorded in the PEF file
+  double magnitude = 20;         ///< ||delta|| (App. G: 20)
+  std::int64_t top_k = 16;       ///< top examples per component (by coefficient)
   std::int64_t baseline = 1000;  ///< random baseline examples
   std::uint64_t seed = 0;        ///< baseline draw
   std::int64_t batch_size = 16;  ///< examples per forward pass
@@ -35,11 +35,11 @@ struct PerturbJobOptions {
 /// One component's selectivity, as in the output's per-component datasets.
 struct PerturbedComponent {
   std::int64_t component = 0;
-  double kl_top[2] = {0, 0};       ///< mean KL on the top examples for +delta, -delta
-  double kl_baseline[2] = {0, 0};  ///< the same on the baseline
-  double ratio = 1;                ///< KL ratio at the better sign
-  double norm_ratio = 1;           ///< PEF-norm ratio (top / baseline)
-  std::int64_t sign = 1;           ///< +1 / -1: the better sign
+  double kl_top[2] = {0, 0};          ///< mean KL on the top examples for +delta, -delta
+  double kl_baseline[2] = {0, 0};     ///< the same on the baseline
+  double ratio = 1;                   ///< KL ratio at the better sign
+  double norm_ratio = 1;              ///< PEF-norm ratio (top / baseline)
+  std::int64_t sign = 1;              ///< +1 / -1: the better sign
   std::vector<std::int64_t> top_ids;  ///< example ids of the top examples
   std::vector<double> top_kl;         ///< their KL at the better sign
 };

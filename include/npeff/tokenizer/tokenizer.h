@@ -65,6 +65,29 @@ class Tokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
+// The text of a growing id sequence, handed out piece by piece (streaming generation). push()
+// returns what can be printed now: the decoded text past what was already handed out, holding
+// back a trailing incomplete UTF-8 sequence or trailing U+FFFD, which the next byte token may
+// complete (a character whose bytes arrive in separate byte-fallback tokens, e.g. <0xE2><0x96>
+// <0x81>). finish() hands out the rest, invalid bytes included (as U+FFFD). Decoding the whole
+// sequence each time is what the reference streamers do (transformers' TextStreamer); it keeps
+// the output equal to decode(all ids).
+class TextStream {
+ public:
+  // `prefix`: ids already shown (the prompt); their text is not handed out again.
+  TextStream(const Tokenizer& tokenizer, std::vector<int32_t> prefix, DecodeOptions options = {});
+  std::string push(int32_t id);
+  std::string finish();
+  // decode() of every id so far.
+  std::string text() const;
+
+ private:
+  const Tokenizer& tokenizer_;
+  std::vector<int32_t> ids_;
+  DecodeOptions options_;
+  std::size_t handed_out_ = 0;  // bytes of text() already returned (or shown as the prompt)
+};
+
 // Detects the format: a directory (containing tokenizer.json), a `tokenizer.json` file, a GGUF
 // file (magic "GGUF"), or a llama2.c `tokenizer.bin`. Throws npeff::Error on anything else.
 Tokenizer load_tokenizer(const std::string& path);
