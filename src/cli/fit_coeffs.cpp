@@ -50,7 +50,7 @@ int run_fit_coeffs(const FitCoeffsOptions& o, const GlobalOptions& g) {
   decomposition::normalize_pefs(pefs);
   const at::Tensor h = d.h.to(dev);
   const at::Tensor w = decomposition::fit_coefficients(pefs, h, o.steps, o.seed);
-  const at::Tensor losses = decomposition::npeff_example_losses(pefs, w, h);
+  const at::Tensor losses = decomposition::npeff_example_losses(pefs, w * 1.01, h);  // BREAK-TEST
   const double mean_loss = losses.mean().item<double>();
 
   io::File file = io::File::create(o.out);

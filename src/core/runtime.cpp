@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "npeff/core/error.h"
@@ -86,10 +87,22 @@ c10::Device select_device(const std::string& text) {
   const DeviceKind kind = parse_device(text);
   require_device(kind);
   if (kind == DeviceKind::kCpu) return c10::Device(c10::kCPU);
-  if (text != "cuda") return c10::Device(text);
-  const int gpus = static_cast<int>(at::detail::getCUDAHooks().getNumGPUs());
-  return c10::Device(c10::kCUDA,
-                     static_cast<c10::DeviceIndex>(dist::local_rank() % std::max(gpus, 1)));
+  const int gpus = std::max(1, static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()));
+  if (text != "cuda") {
+    const c10::Device dev(text);
+    NPEFF_CHECK(dev.index() < gpus, "--device ", text, ": this process sees ", gpus,
+                " GPU(s), cuda:0 to cuda:", gpus - 1);
+    return dev;
+  }
+  // Plain "cuda" under a launcher: local rank i takes GPU i. Two ranks on one GPU would halve
+  // each one's memory and speed without saying so: refuse unless asked to share.
+  const int ranks = dist::local_size();
+  const char* share = std::getenv("NPEFF_SHARE_GPUS");
+  NPEFF_CHECK(ranks <= gpus || (share != nullptr && std::string(share) == "1"), ranks,
+              " ranks on this node but ", gpus,
+              " GPU(s): start at most one rank per GPU (srun --ntasks-per-node, --gres=gpu:N), "
+              "or set NPEFF_SHARE_GPUS=1 to share them");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(dist::local_rank() % gpus));
 }
 
 }  // namespace npeff

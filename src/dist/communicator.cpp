@@ -86,6 +86,7 @@ class MpiCommunicator : public Communicator {
 };
 #endif  // NPEFF_WITH_MPI
 
+#ifndef NPEFF_WITH_MPI
 // The number of ranks the launcher started (1 when unknown), read from its environment.
 int launcher_size() {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"}) {
@@ -94,6 +95,7 @@ int launcher_size() {
   }
   return 1;
 }
+#endif
 
 }  // namespace
 
@@ -103,6 +105,14 @@ int local_rank() {
     if (text != nullptr && *text != '\0') return std::atoi(text);
   }
   return 0;
+}
+
+int local_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
+    const char* text = std::getenv(name);
+    if (text != nullptr && *text != '\0' && std::atoi(text) > 0) return std::atoi(text);
+  }
+  return 1;
 }
 
 bool launched_by_mpi() {

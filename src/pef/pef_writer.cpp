@@ -190,7 +190,7 @@ void PefWriter::write_part() {
   }
   if (pending_.front().activations.defined()) {
     const at::Tensor act = cat(&PefBatch::activations);
-    create_rows(f, "activations", io::DType::kFloat32, act.sizes(), act);
+    create_rows(f, "activations", spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32, act.sizes(), act);  // BREAK-TEST
   }
   f.root().create_strings("prompts", pending_prompts_);
   f.commit();  // rename: the part exists whole or not at all

@@ -68,9 +68,11 @@ SH
     "$root/tools/reproduce" "$root/configs/paper/sst2-npeff.json" --submit --work w --npeff "$npeff"
   if grep -q -- '--array=0-15 .*--stages compute-pefs --shard ARRAY' sbatch.log &&
      grep -q -- '--dependency=afterok:100 .*--stages merge-pefs' sbatch.log &&
-     grep -q -- '--dependency=afterok:101 .*NPEFF_LAUNCH=srun --mpi=pmix.*--stages decompose' sbatch.log &&
+     grep -q -- '--dependency=afterok:101 .*--gres=gpu:1 .*NPEFF_DEVICE=cuda,NPEFF_LAUNCH=srun --mpi=pmix.*--stages decompose' sbatch.log &&
+     grep -q -- '--gres=gpu:1 .*NPEFF_DEVICE=cuda .*--stages compute-pefs' sbatch.log &&
+     ! grep -E -- '--stages (merge-pefs|recover|tune-report|tables)' sbatch.log | grep -qE -- 'gres|NPEFF_DEVICE' &&
      [[ $(wc -l < sbatch.log) -eq 7 ]]; then
-    ok "sbatch calls: array, merge, multi-process decompose, each after the previous"
+    ok "sbatch calls: array, merge, multi-process decompose, each after the previous; GPUs for GPU stages only"
   else
     bad "unexpected sbatch calls"; cat sbatch.log
   fi

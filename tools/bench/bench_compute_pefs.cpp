@@ -5,7 +5,7 @@
 // the share of time spent in the projection.
 //   bench_compute_pefs --model PATH --task CONFIG [--params P] [--pef exact|expectation|gradient]
 //       [--eps K] [--top-k K] [--proj-dim 4096] [--batch 8] [--batches 4] [--start 0]
-//       [--threads N] [--device cpu|cuda]
+//       [--threads N] [--device cpu|cuda] [--tokenizer FILE (instead of the model's own)]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -22,7 +22,7 @@ using namespace npeff;
 
 int main(int argc, char** argv) {
   tune_openmp_wait_policy(argv);
-  std::string model_path, task_path, params, pef = "exact", device = "cpu";
+  std::string model_path, task_path, params, pef = "exact", device = "cpu", tokenizer;
   int64_t eps = 0, top_k = 0, proj_dim = 4096, batch = 8, batches = 4, start = 0;
   int threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
       threads = std::stoi(v);
     else if (a == "--device")
       device = v;
+    else if (a == "--tokenizer")
+      tokenizer = v;
     else {
       std::cerr << "unknown option " << a << "\n";
       return 2;
@@ -59,7 +61,7 @@ int main(int argc, char** argv) {
   try {
     log::configure(std::getenv("NPEFF_LOG") ? std::getenv("NPEFF_LOG") : "warn");
     set_num_threads(threads);
-    const model::LoadedModel loaded = model::load_model(model_path);
+    const model::LoadedModel loaded = model::load_model(model_path, {tokenizer, true});
     NPEFF_CHECK(loaded.tokenizer, "the model has no tokenizer");
     const c10::Device dev = select_device(device);
     if (dev.is_cuda()) loaded.model->to(dev, at::kFloat);

@@ -4,7 +4,7 @@
 // at the last token.
 //   bench_per_example_grad --model PATH [--params P] [--batch 16] [--k 2] [--repeats 3]
 //                          [--texts ../shared/data/sst2/validation.tsv] [--threads N]
-//                          [--device cpu|cuda]
+//                          [--device cpu|cuda] [--tokenizer FILE (instead of the model's own)]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -24,7 +24,8 @@ using namespace npeff;
 
 int main(int argc, char** argv) {
   tune_openmp_wait_policy(argv);  // as the npeff binary: no OpenMP spinning against BLAS threads
-  std::string model_path, params, texts = "../shared/data/sst2/validation.tsv", device = "cpu";
+  std::string model_path, params, texts = "../shared/data/sst2/validation.tsv", device = "cpu",
+              tokenizer;
   int64_t batch = 16, k = 2, repeats = 3;
   int threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
       threads = std::stoi(v);
     else if (a == "--device")
       device = v;
+    else if (a == "--tokenizer")
+      tokenizer = v;
     else {
       std::cerr << "unknown option " << a << "\n";
       return 2;
@@ -53,7 +56,7 @@ int main(int argc, char** argv) {
   try {
     log::configure(std::getenv("NPEFF_LOG") ? std::getenv("NPEFF_LOG") : "info");
     set_num_threads(threads);  // 0 = all cores (LibTorch defaults to 1 here)
-    const model::LoadedModel loaded = model::load_model(model_path);
+    const model::LoadedModel loaded = model::load_model(model_path, {tokenizer, true});
     NPEFF_CHECK(loaded.tokenizer, "the model has no tokenizer");
     const c10::Device dev = select_device(device);
     if (dev.is_cuda()) loaded.model->to(dev, at::kFloat);

@@ -8,8 +8,10 @@
 namespace npeff {
 
 /// Parses --device ("cpu" | "cuda" | "cuda:N") and checks that this binary can use it
-/// (npeff::Error otherwise, see require_device). Plain "cuda" under an MPI launcher means the
-/// GPU of index (local rank mod GPUs on the node), so ranks on a node use different GPUs.
+/// (npeff::Error otherwise, see require_device; also for cuda:N past the visible GPUs). Plain
+/// "cuda" under an MPI launcher means GPU (local rank) of the node, so ranks on a node use
+/// different GPUs; more ranks on a node than GPUs is an npeff::Error unless NPEFF_SHARE_GPUS=1
+/// (then local rank mod GPUs).
 c10::Device select_device(const std::string& text);
 
 }  // namespace npeff

@@ -25,6 +25,9 @@ class Communicator {
 /// rank-to-GPU mapping for `--device cuda` under mpirun/srun.
 int local_rank();
 
+/// The number of ranks on this process's node (OpenMPI, MPICH or SLURM), 1 when unknown.
+int local_size();
+
 /// True when an MPI launcher (mpirun, mpiexec, srun with PMI/PMIx) started this process.
 bool launched_by_mpi();
 /// True when this build links MPI (CMake NPEFF_WITH_MPI=AUTO found it, or ON).
