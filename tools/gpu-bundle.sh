@@ -134,10 +134,14 @@ fi
 for so in "${runtime_roots[@]}"; do
   [[ -e $p/usr/lib/$multiarch/$so ]] || { echo "gpu-bundle: $so missing from the bundle" >&2; exit 1; }
 done
-# Every shared library in the bundle, by soname: gpu-check.sh links in only those the machine
-# lacks.
-(cd "$p/usr/lib/$multiarch" && find . -maxdepth 1 -name 'lib*.so.*' -printf '%f\n' |
-   grep -E '\.so\.[0-9]+$' | sort | sed 's/^/soname /') >>"$work/manifest"
+# Every shared library in the bundle, by its SONAME (as the loader asks for it): gpu-check.sh
+# links in only those the machine lacks.
+for f in "$p/usr/lib/$multiarch"/lib*.so.*; do
+  [[ -f $f && ! -L $f ]] || continue
+  so=$(objdump -p "$f" | awk '$1 == "SONAME" {print $2}')
+  [[ -n $so && -e $p/usr/lib/$multiarch/$so ]] || { echo "gpu-bundle: no SONAME link for $f" >&2; exit 1; }
+  echo "soname $so"
+done | sort -u >>"$work/manifest"
 
 # Data from ../shared (never into tracked files), laid out like ../shared.
 copy_shared() {

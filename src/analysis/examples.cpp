@@ -11,8 +11,8 @@
 #include "npeff/io/hdf5.h"
 #include "npeff/io/schema.h"
 #include "npeff/model/loader.h"
-#include "npeff/pef/pef_file.h"
-#include "npeff/pef/predict.h"
+#include "npeff/io/pef_file.h"
+#include "npeff/task/predict.h"
 #include "npeff/tokenizer/tokenizer.h"
 
 namespace npeff::analysis {
@@ -95,12 +95,12 @@ ExampleTable read_example_table(const std::vector<std::string>& paths) {
   for (const std::string& path : paths) {
     const io::File f = io::File::open(path);
     const io::SchemaId schema = io::read_schema(f);
-    const bool pefs = schema.name == pef::kPefSchema;
-    NPEFF_CHECK(pefs || schema.name == pef::kPredictionsSchema, path, " is an ", schema.name,
+    const bool pefs = schema.name == io::kPefSchema;
+    NPEFF_CHECK(pefs || schema.name == task::kPredictionsSchema, path, " is an ", schema.name,
                 " file; expected npeff.pefs (compute-pefs) or npeff.predictions (predict)");
     const std::int64_t version =
-        pefs ? (io::expect_schema(f, schema.name, pef::kPefSchemaVersion), pef::kPefSchemaVersion)
-             : io::expect_schema_versions(f, schema.name, 1, pef::kPredictionsSchemaVersion);
+        pefs ? (io::expect_schema(f, schema.name, io::kPefSchemaVersion), io::kPefSchemaVersion)
+             : io::expect_schema_versions(f, schema.name, 1, task::kPredictionsSchemaVersion);
     // npeff.predictions version 1 kept the gold labels in /label and the label names in /labels;
     // since version 2 both schemas use /labels and /label_names.
     const bool v1_predictions = !pefs && version == 1;

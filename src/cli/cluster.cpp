@@ -16,7 +16,7 @@
 #include "npeff/io/hdf5.h"
 #include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
-#include "npeff/pef/pef_file.h"
+#include "npeff/io/pef_file.h"
 
 namespace npeff::cli {
 namespace {
@@ -32,15 +32,15 @@ int run_cluster(const ClusterOptions& o) {
   PathCheck inputs;
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
-  std::vector<pef::PefFileInfo> files;
-  for (const auto& path : o.pefs) files.push_back(pef::read_pef_info(path));
-  pef::check_compatible(files);
+  std::vector<io::PefFileInfo> files;
+  for (const auto& path : o.pefs) files.push_back(io::read_pef_info(path));
+  io::check_compatible(files);
   NPEFF_CHECK(files.front().rank == 1, files.front().path, " holds rank-", files.front().rank,
               " PEFs; gradient clustering takes one gradient per example "
               "(compute-pefs --pef gradient)");
   // Finished restarts are pieces of OUT.partial.d/; other settings are refused before loading.
   io::ResumeDir resume(o.out, analysis::kmeans_resume_settings(o.pefs, o.kmeans));
-  pef::PefSet set = pef::load_pefs(files);
+  io::PefSet set = io::load_pefs(files);
   at::Tensor x = set.pefs.select(1, 0).contiguous();  // [m, d]
   // Zero gradients (p = 1) have no direction; like decompose, leave them out.
   const at::Tensor keep = x.norm(2, {1}).gt(0).nonzero().squeeze(1);

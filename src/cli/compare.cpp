@@ -18,7 +18,7 @@
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
 #include "npeff/io/text_output.h"
-#include "npeff/pef/pef_file.h"
+#include "npeff/io/pef_file.h"
 
 namespace npeff::cli {
 namespace {
@@ -197,14 +197,14 @@ int run_eigen_decay(const CompareOptions& o) {
   PathCheck inputs;
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
-  std::vector<pef::PefFileInfo> files;
-  for (const auto& path : o.pefs) files.push_back(pef::read_pef_info(path));
-  pef::check_compatible(files);
+  std::vector<io::PefFileInfo> files;
+  for (const auto& path : o.pefs) files.push_back(io::read_pef_info(path));
+  io::check_compatible(files);
   std::int64_t m = 0;
   for (const auto& f : files) m += f.examples;
   analysis::EigenDecayAccumulator acc;
   for (std::int64_t first = 0; first < m; first += 4096)
-    acc.add(pef::load_pefs(files, first, std::min<std::int64_t>(4096, m - first)).pefs);
+    acc.add(io::load_pefs(files, first, std::min<std::int64_t>(4096, m - first)).pefs);
   const analysis::EigenDecay d = acc.result();
   NPEFF_CHECK(d.examples > 0, "no non-zero PEF in the given files");
   std::vector<double> index;

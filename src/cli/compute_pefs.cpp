@@ -13,7 +13,7 @@
 #include "npeff/io/resume.h"
 #include "npeff/model/loader.h"
 #include "npeff/pef/compute.h"
-#include "npeff/pef/pef_writer.h"
+#include "npeff/io/pef_writer.h"
 
 namespace npeff::cli {
 namespace {
@@ -64,20 +64,20 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
   check_model_paths(inputs, o.model, o.tokenizer);
   o.sel.check_paths(inputs);
   inputs.throw_if_any();
-  const pef::Task task = o.sel.load();
+  const task::Task task = o.sel.load();
   NPEFF_CHECK(o.batch_size > 0, "--batch-size must be positive, got ", o.batch_size);
   NPEFF_CHECK(o.proj_dim > 0, "--proj-dim must be positive (the projected dimension d)");
   NPEFF_CHECK(o.storage_dtype == "fp32" || o.storage_dtype == "fp16",
               "--storage-dtype must be fp32 or fp16, got '", o.storage_dtype, "'");
   const auto [shard, shards] = parse_shard(o.shard);
-  const std::vector<pef::Example> all = pef::load_examples(task, o.sel.start, o.sel.max_examples);
+  const std::vector<task::Example> all = task::load_examples(task, o.sel.start, o.sel.max_examples);
   // Shards are whole batches, numbered from --start: every example lands in the same batch
   // whatever the sharding, so the union of the shards equals a single run bit for bit.
   const int64_t m = static_cast<int64_t>(all.size());
   const int64_t batches = (m + o.batch_size - 1) / o.batch_size;
   const int64_t first = std::min(m, batches * shard / shards * o.batch_size);
   const int64_t last = std::min(m, batches * (shard + 1) / shards * o.batch_size);
-  const std::vector<pef::Example> examples(all.begin() + first, all.begin() + last);
+  const std::vector<task::Example> examples(all.begin() + first, all.begin() + last);
 
   model::LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
@@ -127,7 +127,7 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
   provenance["rank"] = computer.rank();
   provenance["threads"] = g.threads;
 
-  pef::PefWriterSpec spec;
+  io::PefWriterSpec spec;
   spec.path = o.out;
   spec.settings = settings;  // plus what identifies the input files' content
   spec.settings["data_file"] = io::file_fingerprint(task.data.path);
@@ -137,7 +137,7 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
   spec.dim = proj.dim();
   spec.float16 = o.storage_dtype == "fp16";
   spec.flush_examples = o.flush_every;
-  pef::PefWriter writer(spec);
+  io::PefWriter writer(spec);
   const int64_t count = static_cast<int64_t>(examples.size());
   const int64_t resumed_at = writer.done();
   NPEFF_CHECK(resumed_at == count || (resumed_at < count && resumed_at % o.batch_size == 0),
@@ -152,7 +152,7 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
   Progress progress("compute-pefs", count - writer.done(), "examples");
   for (int64_t b = writer.done(); b < count; b += o.batch_size) {
     const int64_t n = std::min(o.batch_size, count - b);
-    const std::vector<pef::Example> part(examples.begin() + b, examples.begin() + b + n);
+    const std::vector<task::Example> part(examples.begin() + b, examples.begin() + b + n);
     const pef::PefBatch result = computer.compute(part);
     std::vector<int64_t> ids, labels;
     std::vector<std::string> prompts;
@@ -166,7 +166,7 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
   }
   progress.finish();
   // A vocabulary task has no label names (its config may still list "labels"; they are unused).
-  writer.finish(task.kind == pef::TaskKind::kVocab ? std::vector<std::string>{} : task.labels,
+  writer.finish(task.kind == task::TaskKind::kVocab ? std::vector<std::string>{} : task.labels,
                 selection, record);
 
   const double secs = progress.elapsed_seconds();

@@ -2,7 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/subcommands.h"
-#include "npeff/pef/pef_writer.h"
+#include "npeff/io/pef_writer.h"
 
 namespace npeff::cli {
 namespace {
@@ -18,7 +18,7 @@ int run_merge_pefs(const MergePefsOptions& o) {
   inputs.files("--pefs", o.inputs);
   inputs.throw_if_any();
   const int64_t m =
-      pef::merge_pef_files(o.inputs, o.out, {{"command", "merge-pefs"}, {"inputs", o.inputs}});
+      io::merge_pef_files(o.inputs, o.out, {{"command", "merge-pefs"}, {"inputs", o.inputs}});
   return report_success(
       o.out, {{"command", "merge-pefs"}, {"output", o.out}, {"inputs", o.inputs}, {"examples", m}},
       o.json);

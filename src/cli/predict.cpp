@@ -9,7 +9,7 @@
 #include "npeff/io/hdf5.h"
 #include "npeff/io/schema.h"
 #include "npeff/model/loader.h"
-#include "npeff/pef/predict.h"
+#include "npeff/task/predict.h"
 
 namespace npeff::cli {
 namespace {
@@ -28,9 +28,9 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
   check_model_paths(inputs, o.model, o.tokenizer);
   o.sel.check_paths(inputs);
   inputs.throw_if_any();
-  const pef::Task task = o.sel.load();
-  const std::vector<pef::Example> examples =
-      pef::load_examples(task, o.sel.start, o.sel.max_examples);
+  const task::Task task = o.sel.load();
+  const std::vector<task::Example> examples =
+      task::load_examples(task, o.sel.start, o.sel.max_examples);
   model::LoadOptions lo;
   lo.tokenizer_path = o.tokenizer;
   lo.require_tokenizer = true;
@@ -39,7 +39,7 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
   if (dev.is_cuda()) loaded.model->to(dev, at::kFloat);
   Progress progress("predict", static_cast<int64_t>(examples.size()), "examples");
   int64_t reported = 0;
-  const pef::Predictions p = pef::predict(*loaded.model, *loaded.tokenizer, task, examples,
+  const task::Predictions p = task::predict(*loaded.model, *loaded.tokenizer, task, examples,
                                           o.batch_size, [&](int64_t done) {
                                             progress.advance(done - reported);
                                             reported = done;
@@ -58,11 +58,11 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
     }
   }
   nlohmann::json summary = {
-      {"command", "predict"}, {"task", task.name}, {"kind", pef::task_kind_name(task.kind)},
+      {"command", "predict"}, {"task", task.name}, {"kind", task::task_kind_name(task.kind)},
       {"model", o.model},     {"examples", m},     {"labelled", labelled}};
   if (labelled > 0)
     summary["accuracy"] = static_cast<double>(correct) / static_cast<double>(labelled);
-  if (task.kind != pef::TaskKind::kVocab) {
+  if (task.kind != task::TaskKind::kVocab) {
     std::vector<int64_t> counts(task.labels.size(), 0);
     for (int64_t i = 0; i < m; ++i) ++counts[p.prediction[i].item<int64_t>()];
     nlohmann::json c = nlohmann::json::object();
@@ -71,7 +71,7 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
   }
   if (!o.out.empty()) {
     io::File file = io::File::create(o.out);
-    io::write_header(file, {pef::kPredictionsSchema, pef::kPredictionsSchemaVersion},
+    io::write_header(file, {task::kPredictionsSchema, task::kPredictionsSchemaVersion},
                      {{"command", "predict"},
                       {"model", o.model},
                       {"tokenizer", o.tokenizer},
@@ -98,7 +98,7 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
     std::vector<std::string> prompts;
     for (const auto& e : examples) prompts.push_back(e.prompt);
     file.root().create_strings("prompts", prompts);
-    if (task.kind != pef::TaskKind::kVocab && !task.labels.empty())
+    if (task.kind != task::TaskKind::kVocab && !task.labels.empty())
       file.root().create_strings("label_names", task.labels);
     if (labelled > 0) file.root().set_attr("accuracy", summary["accuracy"].get<double>());
     file.commit();

@@ -10,7 +10,7 @@
 
 #include "npeff/core/error.h"
 #include "npeff/core/paths.h"
-#include "npeff/pef/task.h"
+#include "npeff/task/task.h"
 
 namespace npeff::cli {
 
@@ -56,8 +56,8 @@ struct TaskSelection {
   std::int64_t start = 0;          ///< first example of the data
   std::int64_t max_examples = -1;  ///< -1: all
   /// The task config with --data/--split applied.
-  pef::Task load() const {
-    pef::Task t = pef::Task::load(task);
+  task::Task load() const {
+    task::Task t = task::Task::load(task);
     if (!data.empty()) t.data.path = data;
     if (!split.empty()) t.data.split = split;
     return t;
@@ -67,7 +67,7 @@ struct TaskSelection {
     if (!data.empty()) check.file("--data", data);
     if (!check.file("--task", task)) return;
     try {
-      const pef::Task t = load();
+      const task::Task t = load();
       if (data.empty()) check.file("data file of --task " + task, t.data.path);
     } catch (const Error& e) {  // a malformed config
       check.add(e.what());

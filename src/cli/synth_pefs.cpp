@@ -8,20 +8,20 @@
 #include "cli/subcommands.h"
 #include "npeff/io/hdf5.h"
 #include "npeff/io/schema.h"
-#include "npeff/pef/pef_file.h"
-#include "npeff/pef/synthetic.h"
+#include "npeff/io/pef_file.h"
+#include "npeff/synth/planted_pefs.h"
 
 namespace npeff::cli {
 namespace {
 
 struct SynthPefsOptions {
-  pef::PlantedOptions planted;  ///< examples, dim, components, max_active, noise, seed
+  synth::PlantedOptions planted;  ///< examples, dim, components, max_active, noise, seed
   std::string out;              ///< output npeff.pefs file (required)
   bool json = false;
 };
 
 int run_synth_pefs(const SynthPefsOptions& o) {
-  const pef::PlantedPefs planted = pef::make_planted_pefs(o.planted);
+  const synth::PlantedPefs planted = synth::make_planted_pefs(o.planted);
   const std::int64_t m = planted.pefs.size(0);
   io::File file = io::File::create(o.out);
   const nlohmann::json prov = {{"command", "synth-pefs"},
@@ -31,13 +31,13 @@ int run_synth_pefs(const SynthPefsOptions& o) {
                                {"max_active", o.planted.max_active},
                                {"noise", o.planted.noise},
                                {"seed", o.planted.seed}};
-  io::write_header(file, {pef::kPefSchema, pef::kPefSchemaVersion}, prov);
+  io::write_header(file, {io::kPefSchema, io::kPefSchemaVersion}, prov);
   const at::Tensor norms = at::bmm(planted.pefs, planted.pefs.transpose(1, 2))
                                .to(at::kDouble)
                                .square()
                                .sum({1, 2})
                                .sqrt();
-  pef::write_pefs(file, planted.pefs, at::arange(m, at::kLong), norms, nullptr);
+  io::write_pefs(file, planted.pefs, at::arange(m, at::kLong), norms, nullptr);
   io::Group g = file.root().create_group("planted");
   g.create_dataset("W", io::DType::kFloat32, {m, o.planted.components})
       .write(planted.w.contiguous().data_ptr<float>());

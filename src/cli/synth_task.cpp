@@ -11,7 +11,7 @@
 #include "cli/subcommands.h"
 #include "npeff/core/error.h"
 #include "npeff/io/text_output.h"
-#include "npeff/pef/synthetic_task.h"
+#include "npeff/synth/synthetic_task.h"
 
 namespace npeff::cli {
 namespace {
@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct SynthTaskOptions {
-  pef::SyntheticTaskOptions task;  ///< examples 2000, classes 2, seed 0, 1-3 triggers, 25% negated
+  synth::SyntheticTaskOptions task;  ///< examples 2000, classes 2, seed 0, 1-3 triggers, 25% negated
   std::string label_prefix = " ";  ///< "" for character-level tokenizers (distinct first tokens)
   std::string out;                 ///< folder
   bool json = false;
@@ -27,7 +27,7 @@ struct SynthTaskOptions {
 
 // A character-level tokenizer.json (BPE without merges) covering every character of the data,
 // the template and the labels: what `npeff train` needs for a model of this task.
-std::string char_tokenizer_json(const pef::SyntheticTask& t) {
+std::string char_tokenizer_json(const synth::SyntheticTask& t) {
   std::set<std::string> chars;
   const auto add = [&](const std::string& s) {
     for (const char c : s) chars.insert(std::string(1, c));
@@ -51,7 +51,7 @@ std::string char_tokenizer_json(const pef::SyntheticTask& t) {
 }
 
 int run_synth_task(const SynthTaskOptions& o) {
-  const pef::SyntheticTask t = pef::generate_synthetic_task(o.task);
+  const synth::SyntheticTask t = synth::generate_synthetic_task(o.task);
   const fs::path out(o.out);
   NPEFF_CHECK(!fs::exists(out) || (fs::is_directory(out) && fs::exists(out / "task.json")), o.out,
               " exists and is not an earlier synth-task folder; choose another --out");

@@ -10,7 +10,7 @@
 #include "npeff/core/error.h"
 #include "npeff/core/progress.h"
 #include "npeff/model/train.h"
-#include "npeff/pef/predict.h"
+#include "npeff/task/predict.h"
 
 namespace npeff::cli {
 namespace {
@@ -43,9 +43,9 @@ int run_train(TrainCliOptions o) {
   o.arch.head_dim = o.arch.hidden_size / o.arch.num_heads;
   o.arch.tie_word_embeddings = true;
   o.arch.validate("npeff train");
-  const pef::Task task = o.sel.load();
-  const std::vector<pef::Example> examples =
-      pef::load_examples(task, o.sel.start, o.sel.max_examples);
+  const task::Task task = o.sel.load();
+  const std::vector<task::Example> examples =
+      task::load_examples(task, o.sel.start, o.sel.max_examples);
   model::LlamaModel m(o.arch, model::init_parameters(o.arch, o.init_seed), "npeff train");
   Progress progress("train", o.train.steps, "steps", 5.0);
   double last = 0;
@@ -55,7 +55,7 @@ int run_train(TrainCliOptions o) {
         progress.advance(1);
       });
   progress.finish();
-  const pef::Predictions p = pef::predict(m, tok, task, examples, 64);
+  const task::Predictions p = task::predict(m, tok, task, examples, 64);
   int64_t labelled = 0, correct = 0;
   for (size_t i = 0; i < examples.size(); ++i) {
     if (examples[i].label < 0) continue;

@@ -15,8 +15,8 @@
 #include "npeff/io/hdf5.h"
 #include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
-#include "npeff/pef/pef_file.h"
-#include "npeff/pef/pef_source.h"
+#include "npeff/io/pef_file.h"
+#include "npeff/io/pef_source.h"
 
 namespace npeff::decomposition {
 namespace {
@@ -25,7 +25,7 @@ constexpr const char* kCheckpoint = "checkpoint.h5";
 
 // Everything that determines the result, bit for bit: the io::ResumeDir settings.
 nlohmann::json settings_json(const DecomposeJobOptions& o,
-                             const std::vector<pef::PefFileInfo>& files, int processes) {
+                             const std::vector<io::PefFileInfo>& files, int processes) {
   nlohmann::json inputs = nlohmann::json::array();
   for (const auto& f : files) {
     nlohmann::json e = io::file_fingerprint(f.path);
@@ -102,18 +102,18 @@ at::Tensor check_bad(const DecomposeJobOptions& o, dist::Communicator& comm,
   return ~(nonfinite | zero);
 }
 
-Local prepare(const DecomposeJobOptions& o, const std::vector<pef::PefFileInfo>& files,
+Local prepare(const DecomposeJobOptions& o, const std::vector<io::PefFileInfo>& files,
               std::int64_t total_in, dist::Communicator& comm, const c10::Device& dev) {
   std::int64_t first_in = 0, count_in = 0;
   dist::partition(total_in, comm.rank(), comm.size(), first_in, count_in);
   if (o.out_of_core) {
     auto source =
-        std::make_unique<pef::FilePefSource>(files, first_in, count_in, dev, o.block_examples);
+        std::make_unique<io::FilePefSource>(files, first_in, count_in, dev, o.block_examples);
     check_bad(o, comm, source->nonfinite(), source->zero(), source->example_ids());
     at::Tensor ids = source->example_ids();
     return {std::move(source), ids, total_in, first_in};
   }
-  pef::PefSet set = pef::load_pefs(files, first_in, count_in);
+  io::PefSet set = io::load_pefs(files, first_in, count_in);
   const at::Tensor flat = set.pefs.flatten(1);
   const at::Tensor nonfinite = (~at::isfinite(flat)).any(1);
   const at::Tensor zero = (flat == 0).all(1) & ~nonfinite;
@@ -144,9 +144,9 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
   NPEFF_CHECK(!o.out_of_core || o.block_examples > 0, "--block-examples must be positive");
   const c10::Device dev = select_device(o.device);
 
-  std::vector<pef::PefFileInfo> files;
-  for (const auto& path : o.pefs) files.push_back(pef::read_pef_info(path));
-  pef::check_compatible(files);
+  std::vector<io::PefFileInfo> files;
+  for (const auto& path : o.pefs) files.push_back(io::read_pef_info(path));
+  io::check_compatible(files);
   std::int64_t total_in = 0;
   for (const auto& f : files) total_in += f.examples;
   // Refuse a working folder of other settings before loading anything.

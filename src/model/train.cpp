@@ -11,8 +11,8 @@
 
 #include "npeff/core/error.h"
 #include "npeff/io/text_output.h"
-#include "npeff/pef/predict.h"
-#include "npeff/pef/task_batch.h"
+#include "npeff/task/predict.h"
+#include "npeff/task/task_batch.h"
 
 namespace npeff::model {
 namespace {
@@ -57,17 +57,17 @@ std::vector<Parameter> init_parameters(const ModelConfig& config, std::uint64_t 
 }
 
 TrainResult train_classifier(LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
-                             const pef::Task& task, const std::vector<pef::Example>& examples,
+                             const task::Task& task, const std::vector<task::Example>& examples,
                              const TrainOptions& o,
                              const std::function<void(std::int64_t, double)>& on_step) {
-  NPEFF_CHECK(task.kind != pef::TaskKind::kVocab, "train needs a task with a label set");
+  NPEFF_CHECK(task.kind != task::TaskKind::kVocab, "train needs a task with a label set");
   NPEFF_CHECK(o.steps >= 1 && o.batch_size >= 1 && o.lr > 0,
               "--steps and --batch-size must be >= 1 and --lr > 0");
-  std::vector<pef::Example> train;
+  std::vector<task::Example> train;
   for (const auto& e : examples)
     if (e.label >= 0) train.push_back(e);
   NPEFF_CHECK(!train.empty(), "the training data has no labelled example");
-  const auto labels = pef::label_token_ids(task, tokenizer);
+  const auto labels = task::label_token_ids(task, tokenizer);
   const std::vector<Parameter>& params = model.parameters();
   for (const Parameter& p : params) p.tensor.requires_grad_(true);
   std::vector<at::Tensor> m1, m2;
@@ -85,18 +85,18 @@ TrainResult train_classifier(LlamaModel& model, const tokenizer::Tokenizer& toke
   double loss_sum = 0, acc_sum = 0;
   int64_t since = 0;
   for (int64_t step = 1; step <= o.steps; ++step) {
-    std::vector<pef::Example> batch;
+    std::vector<task::Example> batch;
     for (int64_t b = 0; b < B; ++b) {
       if (cursor == order.size()) std::shuffle(order.begin(), order.end(), rng), cursor = 0;
       batch.push_back(train[order[cursor++]]);
     }
-    const pef::TaskBatch tb = pef::make_task_batch(task, tokenizer, labels, batch,
+    const task::TaskBatch tb = task::make_task_batch(task, tokenizer, labels, batch,
                                                    model.config().max_position_embeddings);
     const ModelOutputs outputs(model,
                                model.forward_hidden(tb.batch.input_ids, tb.batch.attention_mask,
                                                     nullptr, tb.batch.layout_or_null()),
                                nullptr);
-    const at::Tensor logp = pef::class_log_probs(task, labels, tb, outputs);  // [B, L]
+    const at::Tensor logp = task::class_log_probs(task, labels, tb, outputs);  // [B, L]
     std::vector<int64_t> gold;
     for (const auto& e : batch) gold.push_back(e.label);
     const at::Tensor target = at::tensor(gold, at::kLong).to(logp.device());

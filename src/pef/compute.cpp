@@ -6,8 +6,8 @@
 #include <chrono>
 
 #include "npeff/core/error.h"
-#include "npeff/pef/predict.h"
-#include "npeff/pef/task_batch.h"
+#include "npeff/task/predict.h"
+#include "npeff/task/task_batch.h"
 
 namespace npeff::pef {
 
@@ -31,7 +31,7 @@ PefKind parse_pef_kind(const std::string& text) {
 }
 
 PefComputer::PefComputer(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
-                         Task task, model::ParameterSelection selection,
+                         task::Task task, model::ParameterSelection selection,
                          const projection::Projection& projection, PefOptions options)
     : model_(model),
       tokenizer_(tokenizer),
@@ -39,17 +39,17 @@ PefComputer::PefComputer(const model::LlamaModel& model, const tokenizer::Tokeni
       selection_(std::move(selection)),
       projection_(projection),
       options_(options) {
-  if (task_.kind != TaskKind::kVocab) labels_ = label_token_ids(task_, tokenizer_);
-  categories_ = task_.kind == TaskKind::kVocab ? model_.config().vocab_size
+  if (task_.kind != task::TaskKind::kVocab) labels_ = task::label_token_ids(task_, tokenizer_);
+  categories_ = task_.kind == task::TaskKind::kVocab ? model_.config().vocab_size
                                                : static_cast<int64_t>(labels_.size());
   NPEFF_CHECK(options_.top_k >= 0 && options_.svd_rank >= 0 && options_.eps >= 0,
               "--top-classes, --svd-rank and --eps must not be negative");
-  NPEFF_CHECK(task_.kind != TaskKind::kVocab ||
+  NPEFF_CHECK(task_.kind != task::TaskKind::kVocab ||
                   (options_.vocab_top > 0 && options_.vocab_top <= categories_),
               "--vocab-top must lie in [1, ", categories_, "]");
   switch (options_.kind) {
     case PefKind::kExact:
-      NPEFF_CHECK(task_.kind != TaskKind::kVocab || options_.top_k > 0,
+      NPEFF_CHECK(task_.kind != task::TaskKind::kVocab || options_.top_k > 0,
                   "--pef exact over a vocabulary of ", categories_,
                   " tokens would need one gradient row per token: give --top-classes K, or use "
                   "--pef expectation --eps K");
@@ -92,16 +92,16 @@ int64_t PefComputer::rank() const {
 }
 
 int64_t PefComputer::probs_width() const {
-  return task_.kind == TaskKind::kVocab ? options_.vocab_top : categories_;
+  return task_.kind == task::TaskKind::kVocab ? options_.vocab_top : categories_;
 }
 
 model::Objectives PefComputer::objectives(at::Tensor* log_probs, at::Tensor* hidden,
-                                          const TaskBatch& tb) const {
+                                          const task::TaskBatch& tb) const {
   return
       [this, log_probs, hidden, &tb](const model::ModelOutputs& out, const model::GradientBatch&) {
-        const at::Tensor lp = class_log_probs(task_, labels_, tb, out);  // [G, r]
+        const at::Tensor lp = task::class_log_probs(task_, labels_, tb, out);  // [G, r]
         *log_probs = lp.detach();
-        if (hidden != nullptr) *hidden = final_prompt_hidden(tb, out);
+        if (hidden != nullptr) *hidden = task::final_prompt_hidden(tb, out);
         const at::Tensor sqrt_p = at::exp(0.5 * lp.detach());
         switch (options_.kind) {
           case PefKind::kExact:
@@ -127,14 +127,14 @@ at::Tensor svd_reduce(const at::Tensor& g, int64_t rank) {
   return (s.narrow(1, 0, rank).unsqueeze(2) * vh.narrow(1, 0, rank)).to(g.scalar_type());
 }
 
-PefBatch PefComputer::compute(const std::vector<Example>& examples) const {
+PefBatch PefComputer::compute(const std::vector<task::Example>& examples) const {
   using clock = std::chrono::steady_clock;
   const auto since = [](clock::time_point t) {
     return std::chrono::duration<double>(clock::now() - t).count();
   };
   const auto t0 = clock::now();
   double t_projection = 0;
-  const TaskBatch tb = make_task_batch(task_, tokenizer_, labels_, examples,
+  const task::TaskBatch tb = task::make_task_batch(task_, tokenizer_, labels_, examples,
                                        model_.config().max_position_embeddings);
   const int64_t G = static_cast<int64_t>(examples.size()), k = rows(), d = projection_.dim();
   const at::Device dev = model_.device();
@@ -165,7 +165,7 @@ PefBatch PefComputer::compute(const std::vector<Example>& examples) const {
       at::where(out.raw_norms > 0, out.raw_norms.rsqrt(), at::zeros_like(out.raw_norms));
   out.pefs = (g.cpu().to(at::kDouble) * scale.view({G, 1, 1})).to(at::kFloat).contiguous();
   const at::Tensor p = at::exp(log_probs).cpu();
-  if (task_.kind == TaskKind::kVocab) {
+  if (task_.kind == task::TaskKind::kVocab) {
     const auto top = p.topk(options_.vocab_top, 1);
     out.probs = std::get<0>(top).contiguous();
     out.top_ids = std::get<1>(top).contiguous();

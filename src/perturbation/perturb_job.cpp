@@ -16,7 +16,7 @@
 #include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
 #include "npeff/model/loader.h"
-#include "npeff/pef/pef_file.h"
+#include "npeff/io/pef_file.h"
 #include "npeff/perturbation/perturbation.h"
 
 namespace npeff::perturbation {
@@ -63,11 +63,11 @@ PerturbedComponent read_piece(const io::File& f, std::int64_t component) {
 // The decomposition's rows as examples of the PEF file (it may have dropped PEFs): prompt,
 // label and PEF norm (parameter space when recorded) of each row.
 struct Rows {
-  std::vector<pef::Example> examples;
+  std::vector<task::Example> examples;
   std::vector<double> norms;
 };
 
-Rows map_rows(const io::File& pf, const pef::PefFileInfo& info,
+Rows map_rows(const io::File& pf, const io::PefFileInfo& info,
               const decomposition::DecompositionData& dec, const std::string& dec_path) {
   std::vector<std::int64_t> pef_ids(static_cast<std::size_t>(info.examples));
   pf.root().dataset("example_ids").read(pef_ids.data());  // (not the PEFs themselves)
@@ -103,7 +103,7 @@ PerturbJobSummary run_perturb_job(const PerturbJobOptions& o) {
   const io::File rf = io::File::open(o.recovered);
   io::expect_schema(rf, "npeff.recovered", 1);
   const decomposition::DecompositionData dec = decomposition::read_decomposition(o.decomposition);
-  const pef::PefFileInfo info = pef::read_pef_info(o.pefs);
+  const io::PefFileInfo info = io::read_pef_info(o.pefs);
   projection::ProjectionRecord rec_proj;
   NPEFF_CHECK(projection::read_projection_group(rf, rec_proj) && info.has_projection &&
                   rec_proj.same_as(info.projection) && dec.has_projection &&
@@ -117,7 +117,7 @@ PerturbJobSummary run_perturb_job(const PerturbJobOptions& o) {
   const nlohmann::json prov = io::read_provenance(pf);
   NPEFF_CHECK(prov.contains("task") && prov.contains("params"), o.pefs,
               " records no task or parameter selection in its provenance");
-  const pef::Task task = pef::Task::from_json_text(prov["task"].dump(), o.pefs + ":provenance");
+  const task::Task task = task::Task::from_json_text(prov["task"].dump(), o.pefs + ":provenance");
   const std::string model_path = o.model.empty() ? prov.value("model", std::string()) : o.model;
   model::LoadOptions lo;
   lo.tokenizer_path = o.tokenizer.empty() ? prov.value("tokenizer", std::string()) : o.tokenizer;
@@ -168,7 +168,7 @@ PerturbJobSummary run_perturb_job(const PerturbJobOptions& o) {
   std::mt19937_64 rng(o.seed);
   std::shuffle(order.begin(), order.end(), rng);
   order.resize(static_cast<std::size_t>(std::min(o.baseline, m)));
-  std::vector<pef::Example> baseline;
+  std::vector<task::Example> baseline;
   double baseline_norm = 0;
   for (const std::int64_t r : order) {
     baseline.push_back(rows.examples[static_cast<std::size_t>(r)]);
@@ -200,7 +200,7 @@ PerturbJobSummary run_perturb_job(const PerturbJobOptions& o) {
     PerturbedComponent r;
     r.component = components[k];
     const std::vector<std::int64_t> top_rows_k = top_rows(dec.w.select(1, r.component), o.top_k);
-    std::vector<pef::Example> top;
+    std::vector<task::Example> top;
     double top_norm = 0;
     for (const std::int64_t row : top_rows_k) {
       top.push_back(rows.examples[static_cast<std::size_t>(row)]);

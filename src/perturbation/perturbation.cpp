@@ -8,8 +8,8 @@
 #include <limits>
 
 #include "npeff/core/error.h"
-#include "npeff/pef/predict.h"
-#include "npeff/pef/task_batch.h"
+#include "npeff/task/predict.h"
+#include "npeff/task/task_batch.h"
 
 namespace npeff::perturbation {
 
@@ -55,25 +55,25 @@ ParameterPatch::~ParameterPatch() {
 }
 
 at::Tensor task_log_probs(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
-                          const pef::Task& task, const std::vector<pef::Example>& examples,
+                          const task::Task& task, const std::vector<task::Example>& examples,
                           int64_t batch_size) {
   NPEFF_CHECK(batch_size > 0, "--batch-size must be positive");
   torch::autograd::AutoGradMode no_grad(false);
-  const auto labels = task.kind == pef::TaskKind::kVocab ? std::vector<std::vector<int32_t>>{}
-                                                         : pef::label_token_ids(task, tokenizer);
+  const auto labels = task.kind == task::TaskKind::kVocab ? std::vector<std::vector<int32_t>>{}
+                                                         : task::label_token_ids(task, tokenizer);
   std::vector<at::Tensor> parts;
   const int64_t m = static_cast<int64_t>(examples.size());
   for (int64_t start = 0; start < m; start += batch_size) {
     const int64_t n = std::min(batch_size, m - start);
-    const std::vector<pef::Example> part(examples.begin() + start, examples.begin() + start + n);
-    const pef::TaskBatch tb =
-        pef::make_task_batch(task, tokenizer, labels, part, model.config().max_position_embeddings);
+    const std::vector<task::Example> part(examples.begin() + start, examples.begin() + start + n);
+    const task::TaskBatch tb =
+        task::make_task_batch(task, tokenizer, labels, part, model.config().max_position_embeddings);
     const model::ModelOutputs outputs(
         model,
         model.forward_hidden(tb.batch.input_ids, tb.batch.attention_mask, nullptr,
                              tb.batch.layout_or_null()),
         nullptr);
-    parts.push_back(pef::class_log_probs(task, labels, tb, outputs).cpu());
+    parts.push_back(task::class_log_probs(task, labels, tb, outputs).cpu());
   }
   return at::cat(parts, 0);
 }
@@ -112,11 +112,11 @@ double geometric_mean(const std::vector<double>& values) {
 }
 
 Selectivity measure_selectivity(const model::LlamaModel& model,
-                                const tokenizer::Tokenizer& tokenizer, const pef::Task& task,
+                                const tokenizer::Tokenizer& tokenizer, const task::Task& task,
                                 const model::ParameterSelection& selection, const SparseVector& v,
-                                double magnitude, const std::vector<pef::Example>& top,
+                                double magnitude, const std::vector<task::Example>& top,
                                 const at::Tensor& base_top,
-                                const std::vector<pef::Example>& baseline,
+                                const std::vector<task::Example>& baseline,
                                 const at::Tensor& base_baseline, int64_t batch_size) {
   NPEFF_CHECK(magnitude >= 0, "--magnitude must not be negative, got ", magnitude);
   const double norm = v.norm();

@@ -14,7 +14,7 @@
 #include "npeff/io/hdf5.h"
 #include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
-#include "npeff/pef/pef_file.h"
+#include "npeff/io/pef_file.h"
 #include "npeff/projection/projection.h"
 
 namespace npeff::recovery {
@@ -131,7 +131,7 @@ RecoverJobSummary run_recover_job(const RecoverJobOptions& o) {
   NPEFF_CHECK(o.reject_threshold >= 0 && o.reject_threshold <= 1,
               "--reject-threshold must lie in [0, 1], got ", o.reject_threshold);
   const decomposition::DecompositionData dec = decomposition::read_decomposition(o.decomposition);
-  const pef::PefFileInfo info = pef::read_pef_info(o.pefs);
+  const io::PefFileInfo info = io::read_pef_info(o.pefs);
   NPEFF_CHECK(dec.has_projection && info.has_projection,
               "recover needs projected data: ", dec.has_projection ? o.pefs : o.decomposition,
               " records no projection");

@@ -17,7 +17,7 @@
 
 #include "npeff/io/hdf5.h"
 #include "npeff/io/schema.h"
-#include "npeff/pef/pef_file.h"
+#include "npeff/io/pef_file.h"
 #include "npeff/projection/projection_record.h"
 
 int main(int argc, char** argv) {
@@ -44,11 +44,11 @@ int main(int argc, char** argv) {
       g[5].zero_();
     }
     npeff::io::File f = npeff::io::File::create(dir + "/" + name);
-    npeff::io::write_header(f, {npeff::pef::kPefSchema, npeff::pef::kPefSchemaVersion},
+    npeff::io::write_header(f, {npeff::io::kPefSchema, npeff::io::kPefSchemaVersion},
                             nlohmann::json::object());
     const auto record = npeff::projection::make_record(
         npeff::projection::Projection({1, 16, 0, npeff::projection::Kind::kSparse}), 1000);
-    npeff::pef::write_pefs(f, g, at::arange(20, at::kLong), at::ones({20}, at::kDouble),
+    npeff::io::write_pefs(f, g, at::arange(20, at::kLong), at::ones({20}, at::kDouble),
                            projected ? &record : nullptr);
     f.commit();
   };

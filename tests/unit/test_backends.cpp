@@ -26,7 +26,7 @@
 #include "npeff/model/loader.h"
 #include "npeff/model/per_example_grad.h"
 #include "npeff/pef/compute.h"
-#include "npeff/pef/synthetic.h"
+#include "npeff/synth/planted_pefs.h"
 #include "npeff/perturbation/perturbation.h"
 #include "npeff/projection/projection.h"
 #include "npeff/recovery/recovery.h"
@@ -154,7 +154,7 @@ DecState run_decomposition(const Backend& b, const at::Tensor& g, at::ScalarType
 TEST(Backends, DecompositionStep) {
   const Backend& b = second();
   const int64_t m = 60, n = 128, C = 6;
-  pef::PlantedPefs planted = pef::make_planted_pefs({m, n, 8, 2, 0.05, 7});
+  synth::PlantedPefs planted = synth::make_planted_pefs({m, n, 8, 2, 0.05, 7});
   at::Tensor g = planted.pefs.clone();
   const at::Tensor norms = decomposition::normalize_pefs(g);
   {
@@ -269,7 +269,7 @@ TEST(Backends, PerExampleGradients) {
 
 class BackendsWithTask : public TempDirTest {
  protected:
-  pef::Task task() {
+  task::Task task() {
     std::ofstream(path("d.tsv")) << "sentence\tlabel\ngreat fun\t1\nawful, dull\t0\nfine\t1\n"
                                     "not good\t0\nWow!\t1\nbad, sad\t0\nnice\t1\npoor\t0\n";
     const nlohmann::json j = {{"name", "t"},
@@ -283,15 +283,15 @@ class BackendsWithTask : public TempDirTest {
                                 {"fields", {{"text", "sentence"}}},
                                 {"label_field", "label"},
                                 {"label_names", {{"0", "Negative"}, {"1", "Positive"}}}}}};
-    return pef::Task::from_json_text(j.dump(), "task.json");
+    return task::Task::from_json_text(j.dump(), "task.json");
   }
 };
 
 TEST_F(BackendsWithTask, ComputePefsRows) {
   const Backend& b = second();
-  const pef::Task t = task();
+  const task::Task t = task();
   const auto tok = char_tokenizer();
-  const std::vector<pef::Example> ex = pef::load_examples(t, 0, 5);
+  const std::vector<task::Example> ex = task::load_examples(t, 0, 5);
   const Projection proj({11, 64, 0, Kind::kSparse});
   struct Kind_ {
     const char* name;
@@ -324,10 +324,10 @@ TEST_F(BackendsWithTask, ComputePefsRows) {
 
 TEST_F(BackendsWithTask, PerturbationKl) {
   const Backend& b = second();
-  const pef::Task t = task();
+  const task::Task t = task();
   const auto tok = char_tokenizer();
-  const std::vector<pef::Example> ex = pef::load_examples(t);
-  const std::vector<pef::Example> top(ex.begin(), ex.begin() + 3), base(ex.begin() + 3, ex.end());
+  const std::vector<task::Example> ex = task::load_examples(t);
+  const std::vector<task::Example> top(ex.begin(), ex.begin() + 3), base(ex.begin() + 3, ex.end());
   const auto run = [&](const Backend& on_b, at::Tensor* log_probs) {
     OnBackend on(on_b);
     const model::LoadedModel m = load_on("llama_untied_gqa", on_b);

@@ -13,7 +13,7 @@
 
 #include "npeff/model/loader.h"
 #include "npeff/pef/compute.h"
-#include "npeff/pef/predict.h"
+#include "npeff/task/predict.h"
 #include "unit/model_fixtures.h"
 #include "unit/task_fixtures.h"
 #include "unit/test_util.h"
@@ -22,6 +22,8 @@ namespace npeff::pef {
 namespace {
 
 using namespace npeff::testing;
+using namespace npeff::task;  // Task, Example, load_examples: the tasks PEFs are computed for
+using namespace npeff::io;    // the PEF files
 using json = nlohmann::json;
 
 class ComputePefsTest : public TempDirTest {

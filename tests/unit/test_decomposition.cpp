@@ -14,7 +14,7 @@
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition.h"
 #include "npeff/dist/communicator.h"
-#include "npeff/pef/synthetic.h"
+#include "npeff/synth/planted_pefs.h"
 #include "npeff/projection/projection.h"
 
 namespace npeff::decomposition {
@@ -64,7 +64,7 @@ std::vector<float> matched_cosines(const at::Tensor& learned, const at::Tensor& 
 }
 
 TEST(Decomposition, RecoversPlantedComponents) {
-  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
   at::Tensor g = planted.pefs.clone();
   normalize_pefs(g);
   const Trained run = decompose(g, 16, 3);
@@ -78,7 +78,7 @@ TEST(Decomposition, DegradesGracefullyWithNoise) {
   // Relative loss and matched |cos| per noise level (printed: the degradation curve).
   double previous_loss = -1;
   for (double noise : {0.0, 0.05, 0.1, 0.2}) {
-    const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, noise, 2});
+    const synth::PlantedPefs planted = synth::make_planted_pefs({400, 256, 16, 4, noise, 2});
     at::Tensor g = planted.pefs.clone();
     normalize_pefs(g);
     const Trained run = decompose(g, 16, 4);
@@ -93,7 +93,7 @@ TEST(Decomposition, DegradesGracefullyWithNoise) {
 }
 
 TEST(Decomposition, LossIsNonIncreasing) {
-  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 5});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({400, 256, 16, 4, 0.0, 5});
   at::Tensor g = planted.pefs.clone();
   normalize_pefs(g);
   const Trained run = decompose(g, 16, 6);
@@ -107,7 +107,7 @@ TEST(Decomposition, LossIsNonIncreasingWithDefaultLearningRates) {
   // The paper's defaults (DecomposeOptions: 1e-5 for the H-only steps, 3e-4 for joint steps),
   // shortened schedule, on the planted problem.
   const DecomposeOptions defaults;
-  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 5});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({400, 256, 16, 4, 0.0, 5});
   at::Tensor g = planted.pefs.clone();
   normalize_pefs(g);
   Decomposer dec(g, 16);
@@ -126,7 +126,7 @@ TEST(Decomposition, LossIsNonIncreasingWithDefaultLearningRates) {
 }
 
 TEST(Decomposition, CoefficientStepNeverIncreasesLoss) {
-  const pef::PlantedPefs planted = pef::make_planted_pefs({100, 64, 8, 3, 0.1, 7});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({100, 64, 8, 3, 0.1, 7});
   at::Tensor g = planted.pefs.clone();
   normalize_pefs(g);
   Decomposer dec(g, 8);
@@ -161,7 +161,7 @@ TEST(Decomposition, LossEqualsBruteForce) {
 }
 
 TEST(Decomposition, NormalisationKeepsReconstructions) {
-  const pef::PlantedPefs planted = pef::make_planted_pefs({50, 32, 6, 2, 0.0, 9});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({50, 32, 6, 2, 0.0, 9});
   at::Tensor g = planted.pefs.clone();
   const at::Tensor norms = normalize_pefs(g);
   const at::Tensor k = at::bmm(g.to(at::kDouble), g.to(at::kDouble).transpose(1, 2));
@@ -177,7 +177,7 @@ TEST(Decomposition, NormalisationKeepsReconstructions) {
 }
 
 TEST(Decomposition, FitCoefficientsReproducesW) {
-  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
   at::Tensor g = planted.pefs.clone();
   normalize_pefs(g);
   const Trained run = decompose(g, 16, 3);
@@ -188,7 +188,7 @@ TEST(Decomposition, FitCoefficientsReproducesW) {
 
 TEST(Decomposition, Bf16ComputeStillRecoversPlantedComponents) {
   // bfloat16 products (8-bit mantissa): the loss floor rises but the components are found.
-  const pef::PlantedPefs planted = pef::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({400, 256, 16, 4, 0.0, 1});
   at::Tensor g = planted.pefs.clone();
   normalize_pefs(g);
   Decomposer dec(g, 16);
@@ -208,7 +208,7 @@ TEST(Decomposition, CommutesWithTheRandomProjection) {
   // decomposing the unprojected ones, because A preserves inner products. Planted problem in
   // n = 10^5, projected to d = 4096 with the paper's sparse projection.
   const std::int64_t m = 120, n = 100000, d = 4096, c = 8;
-  const pef::PlantedPefs planted = pef::make_planted_pefs({m, n, c, 2, 0.0, 21});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({m, n, c, 2, 0.0, 21});
   at::Tensor g = planted.pefs.clone();
   const projection::Projection proj({5, d, 0, projection::Kind::kSparse});
   at::Tensor gp = projection::project(proj, g.reshape({-1, n})).reshape({m, -1, d});
@@ -236,7 +236,7 @@ TEST(Decomposition, CommutesWithTheRandomProjection) {
 
 TEST(Decomposition, BlocksAndStorageDtypesAgree) {
   // Streaming the examples in blocks, or holding G as float16, changes only float rounding.
-  const pef::PlantedPefs planted = pef::make_planted_pefs({300, 128, 8, 3, 0.05, 4});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({300, 128, 8, 3, 0.05, 4});
   at::Tensor g = planted.pefs.clone();
   normalize_pefs(g);
   auto run = [&](Decomposer dec, std::int64_t block) {
@@ -258,7 +258,7 @@ TEST(Decomposition, BlocksAndStorageDtypesAgree) {
 }
 
 TEST(Decomposition, SameSeedSameBits) {
-  const pef::PlantedPefs planted = pef::make_planted_pefs({100, 64, 8, 3, 0.0, 2});
+  const synth::PlantedPefs planted = synth::make_planted_pefs({100, 64, 8, 3, 0.0, 2});
   at::Tensor g = planted.pefs.clone();
   normalize_pefs(g);
   const Trained a = decompose(g, 8, 5, 20, 50), b = decompose(g, 8, 5, 20, 50);

@@ -12,7 +12,7 @@
 #include "npeff/analysis/factors.h"
 #include "npeff/model/loader.h"
 #include "npeff/model/train.h"
-#include "npeff/pef/synthetic_task.h"
+#include "npeff/synth/synthetic_task.h"
 #include "unit/task_fixtures.h"
 
 namespace npeff {
@@ -20,11 +20,11 @@ namespace {
 
 TEST(SyntheticTask, LabelsFollowTheVoteRuleAndFactorsMatchTheText) {
   for (const int64_t classes : {2, 3, 4}) {
-    pef::SyntheticTaskOptions o;
+    synth::SyntheticTaskOptions o;
     o.examples = 300;
     o.classes = classes;
     o.seed = 7;
-    const pef::SyntheticTask t = pef::generate_synthetic_task(o);
+    const synth::SyntheticTask t = synth::generate_synthetic_task(o);
     ASSERT_EQ(t.examples.size(), 300u);
     const auto words = static_cast<int64_t>(t.triggers[0].size());
     int64_t multi = 0;
@@ -54,7 +54,7 @@ TEST(SyntheticTask, LabelsFollowTheVoteRuleAndFactorsMatchTheText) {
     }
     EXPECT_GT(multi, 100) << "most examples should carry several factors (polygenic)";
     // Seeded: the same options give the same data.
-    EXPECT_EQ(pef::generate_synthetic_task(o).examples[17].text, t.examples[17].text);
+    EXPECT_EQ(synth::generate_synthetic_task(o).examples[17].text, t.examples[17].text);
   }
 }
 
@@ -94,12 +94,12 @@ TEST(FactorScores, HandBuiltDecomposition) {
 }
 
 TEST(Train, LossFallsAndTheSavedModelReloads) {
-  pef::Task task = pef::Task::from_json_text(R"({"name": "t", "kind": "label-tokens",
+  task::Task task = task::Task::from_json_text(R"({"name": "t", "kind": "label-tokens",
     "labels": ["Negative", "Positive"], "label_prefix": "", "template": "Review: {s}\nSentiment:",
     "data": {"format": "tsv", "path": "unused", "fields": {"s": "s"}, "label_field": "l",
              "label_names": {"0": "Negative", "1": "Positive"}}})",
                                              "task");
-  std::vector<pef::Example> ex;
+  std::vector<task::Example> ex;
   for (int64_t i = 0; i < 64; ++i)
     ex.push_back(
         {i,

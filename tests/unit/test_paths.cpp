@@ -9,7 +9,7 @@
 #include "npeff/core/error.h"
 #include "npeff/core/json_config.h"
 #include "npeff/core/paths.h"
-#include "npeff/pef/task.h"
+#include "npeff/task/task.h"
 #include "unit/test_util.h"
 
 namespace npeff {
@@ -117,28 +117,28 @@ TEST_F(TaskPathTest, DataPathResolvesAgainstTheTaskFile) {
   fs::create_directories(dir_ / "proj/data");
   std::ofstream(dir_ / "proj/data/d.tsv") << "t\tl\nhello\ta\n";
   const std::string task = write_task("proj/configs/tasks/t.json", "../../data/d.tsv");
-  const pef::Task t = pef::Task::load(task);
+  const task::Task t = task::Task::load(task);
   EXPECT_EQ(t.data.path, (dir_ / "proj/data/d.tsv").string());
   // From another working directory, with a relative path to the task file.
   const fs::path cwd = fs::current_path();
   fs::current_path(dir_ / "proj/configs");
-  const pef::Task again = pef::Task::load("tasks/t.json");
+  const task::Task again = task::Task::load("tasks/t.json");
   fs::current_path(cwd);
   EXPECT_EQ(again.data.path, t.data.path);
-  EXPECT_EQ(pef::load_examples(t).size(), 1u);
+  EXPECT_EQ(task::load_examples(t).size(), 1u);
   // Provenance (to_json) records the resolved path; reading it back keeps it.
-  EXPECT_EQ(pef::Task::from_json_text(t.to_json(), "prov").data.path, t.data.path);
+  EXPECT_EQ(task::Task::from_json_text(t.to_json(), "prov").data.path, t.data.path);
 }
 
 TEST_F(TaskPathTest, AbsoluteAndTildeDataPaths) {
   const std::string abs = write_task("a/t.json", "/somewhere/d.tsv");
-  EXPECT_EQ(pef::Task::load(abs).data.path, "/somewhere/d.tsv");
+  EXPECT_EQ(task::Task::load(abs).data.path, "/somewhere/d.tsv");
   const std::string tilde = write_task("b/t.json", "~/d.tsv");
-  EXPECT_EQ(pef::Task::load(tilde).data.path, (dir_ / "b/~/d.tsv").string());
+  EXPECT_EQ(task::Task::load(tilde).data.path, (dir_ / "b/~/d.tsv").string());
   // Parsed text without a folder keeps the path as written.
   std::ifstream in(tilde);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(pef::Task::from_json_text(text, "t.json").data.path, "~/d.tsv");
+  EXPECT_EQ(task::Task::from_json_text(text, "t.json").data.path, "~/d.tsv");
 }
 
 class PathCheckTest : public TempDirTest {};

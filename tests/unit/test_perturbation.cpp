@@ -10,8 +10,8 @@
 
 #include "npeff/model/loader.h"
 #include "npeff/pef/compute.h"
-#include "npeff/pef/predict.h"
-#include "npeff/pef/task_batch.h"
+#include "npeff/task/predict.h"
+#include "npeff/task/task_batch.h"
 #include "npeff/perturbation/perturbation.h"
 #include "unit/model_fixtures.h"
 #include "unit/task_fixtures.h"
@@ -41,7 +41,7 @@ TEST(Kl, EqualsABruteForceSum) {
 
 class PerturbationTest : public TempDirTest {
  protected:
-  pef::Task task() {
+  task::Task task() {
     std::ofstream(path("d.tsv")) << "sentence\tlabel\ngreat fun\t1\nawful, dull\t0\nfine\t1\n"
                                     "not good\t0\nWow!\t1\nbad, sad\t0\nnice\t1\npoor\t0\n";
     const nlohmann::json j = {{"name", "t"},
@@ -55,14 +55,14 @@ class PerturbationTest : public TempDirTest {
                                 {"fields", {{"text", "sentence"}}},
                                 {"label_field", "label"},
                                 {"label_names", {{"0", "Negative"}, {"1", "Positive"}}}}}};
-    return pef::Task::from_json_text(j.dump(), "task.json");
+    return task::Task::from_json_text(j.dump(), "task.json");
   }
 };
 
 TEST_F(PerturbationTest, PatchRestoresExactlyAndZeroDeltaChangesNothing) {
   const model::LoadedModel m = model::load_model(tiny_model("llama_untied_gqa"));
   const auto tok = char_tokenizer();
-  const pef::Task t = task();
+  const task::Task t = task();
   const auto sel = model::ParameterSelection::parse(*m.model, model::ParameterSelection::kDefault);
   std::vector<at::Tensor> before;
   for (const auto& p : m.model->parameters()) before.push_back(p.tensor.clone());
@@ -76,8 +76,8 @@ TEST_F(PerturbationTest, PatchRestoresExactlyAndZeroDeltaChangesNothing) {
   }
   for (size_t i = 0; i < before.size(); ++i)
     EXPECT_TRUE(m.model->parameters()[i].tensor.equal(before[i])) << m.model->parameters()[i].name;
-  const std::vector<pef::Example> ex = pef::load_examples(t);
-  const std::vector<pef::Example> top(ex.begin(), ex.begin() + 3), base(ex.begin() + 3, ex.end());
+  const std::vector<task::Example> ex = task::load_examples(t);
+  const std::vector<task::Example> top(ex.begin(), ex.begin() + 3), base(ex.begin() + 3, ex.end());
   const at::Tensor lt = task_log_probs(*m.model, tok, t, top, 2);
   const at::Tensor lb = task_log_probs(*m.model, tok, t, base, 2);
   const Selectivity s = measure_selectivity(*m.model, tok, t, sel, v, 0.0, top, lt, base, lb, 2);
@@ -95,20 +95,20 @@ TEST_F(PerturbationTest, PatchRestoresExactlyAndZeroDeltaChangesNothing) {
 TEST_F(PerturbationTest, APlantedGroupDirectionIsSelective) {
   const model::LoadedModel m = model::load_model(tiny_model("llama_untied_gqa"));
   const auto tok = char_tokenizer();
-  const pef::Task t = task();
+  const task::Task t = task();
   const auto sel = model::ParameterSelection::parse(*m.model, model::ParameterSelection::kDefault);
-  const std::vector<pef::Example> ex = pef::load_examples(t);
-  std::vector<pef::Example> neg, pos;
+  const std::vector<task::Example> ex = task::load_examples(t);
+  std::vector<task::Example> neg, pos;
   for (const auto& e : ex) (e.label == 0 ? neg : pos).push_back(e);
   // Per-example gradients of log p(Negative), through the engine.
-  const auto labels = pef::label_token_ids(t, tok);
-  const auto grads = [&](const std::vector<pef::Example>& group) {
+  const auto labels = task::label_token_ids(t, tok);
+  const auto grads = [&](const std::vector<task::Example>& group) {
     at::Tensor rows = at::zeros({static_cast<int64_t>(group.size()), sel.total()}, at::kFloat);
-    const pef::TaskBatch tb = pef::make_task_batch(t, tok, labels, group, 64);
+    const task::TaskBatch tb = task::make_task_batch(t, tok, labels, group, 64);
     model::per_example_gradients(
         *m.model, sel, tb.batch,
         [&](const model::ModelOutputs& out, const model::GradientBatch&) {
-          return pef::class_log_probs(t, labels, tb, out).narrow(1, 0, 1);
+          return task::class_log_probs(t, labels, tb, out).narrow(1, 0, 1);
         },
         [&](const model::ParameterSlice& s, const at::Tensor& g) {
           rows.narrow(1, s.offset, s.numel).copy_(g.select(1, 0));

@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "npeff/model/loader.h"
-#include "npeff/pef/predict.h"
+#include "npeff/task/predict.h"
 #include "unit/model_fixtures.h"
 #include "unit/task_fixtures.h"
 #include "unit/test_util.h"
 
-namespace npeff::pef {
+namespace npeff::task {
 namespace {
 
 using namespace npeff::testing;
@@ -180,4 +180,4 @@ TEST(TaskConfigs, ShippedConfigsParseAndReadTheSharedData) {
 }
 
 }  // namespace
-}  // namespace npeff::pef
+}  // namespace npeff::task

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     NPEFF_CHECK(loaded.tokenizer, "the model has no tokenizer");
     const c10::Device dev = select_device(device);
     if (dev.is_cuda()) loaded.model->to(dev, at::kFloat);
-    const pef::Task task = pef::Task::load(task_path);
+    const task::Task task = task::Task::load(task_path);
     const auto selection = model::ParameterSelection::parse(*loaded.model, params);
     const projection::Projection proj({0, proj_dim, 0, projection::Kind::kSparse});
     pef::PefOptions o;
@@ -73,14 +73,14 @@ int main(int argc, char** argv) {
     o.eps = eps;
     o.top_k = top_k;
     const pef::PefComputer computer(*loaded.model, *loaded.tokenizer, task, selection, proj, o);
-    const std::vector<pef::Example> ex = pef::load_examples(task, start, batch * (batches + 1));
+    const std::vector<task::Example> ex = task::load_examples(task, start, batch * (batches + 1));
     NPEFF_CHECK(static_cast<int64_t>(ex.size()) == batch * (batches + 1), "not enough examples");
     // One warm-up batch, then `batches` timed ones.
-    computer.compute(std::vector<pef::Example>(ex.begin(), ex.begin() + batch));
+    computer.compute(std::vector<task::Example>(ex.begin(), ex.begin() + batch));
     pef::PefTimings sum;
     for (int64_t b = 1; b <= batches; ++b) {
       const pef::PefBatch r = computer.compute(
-          std::vector<pef::Example>(ex.begin() + b * batch, ex.begin() + (b + 1) * batch));
+          std::vector<task::Example>(ex.begin() + b * batch, ex.begin() + (b + 1) * batch));
       sum.forward_backward += r.timings.forward_backward;
       sum.contraction += r.timings.contraction;
       sum.projection += r.timings.projection;
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     }
     const double n = static_cast<double>(batch * batches);
     std::cout << loaded.model->config().summary() << "\n  task " << task.name << " ("
-              << pef::task_kind_name(task.kind) << "), --pef " << pef << ": " << computer.rows()
+              << task::task_kind_name(task.kind) << "), --pef " << pef << ": " << computer.rows()
               << " rows; " << selection.total() << " parameters in " << selection.slices().size()
               << " tensors -> d = " << proj_dim << "; batch " << batch << " x " << batches
               << ", threads " << at::get_num_threads() << ", " << device << "\n  compute-pefs "

@@ -134,7 +134,7 @@ void bench_decompose(std::map<std::string, std::string>& o, const c10::Device de
       });
       const double tflops = 4.0 * m * r * d * c / gemm_s / 1e12;
       std::printf("decompose %s: %lld x %lld x %lld, C %lld, storage %s, compute %s: %.1f ms/step; "
-                  "two products alone %.1f ms (%.1f TFLOP/s); step / products %.2f\n",
+                  "two products alone %.1f ms (%.3g TFLOP/s); step / products %.2f\n",
                   dev.str().c_str(), static_cast<long long>(m), static_cast<long long>(r),
                   static_cast<long long>(d), static_cast<long long>(c), storage.c_str(),
                   compute.c_str(), 1e3 * step_s, 1e3 * gemm_s, tflops, step_s / gemm_s);

@@ -55,7 +55,7 @@ at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, con
 
 /// Where a Decomposer reads its examples' normalised PEFs, one block of examples at a time: from
 /// memory (float32, or float16/bfloat16 upcast per block) or streamed from files that do not
-/// fit in memory (pef::FilePefSource). One pass over the blocks per step (B and E^T G both
+/// fit in memory (io::FilePefSource). One pass over the blocks per step (B and E^T G both
 /// decompose over examples).
 class PefSource {
  public:

@@ -1,6 +1,6 @@
 // Training a small Llama-family classifier from scratch (for the ground-truth benchmark,
 // docs/ground-truth.md): parameters drawn at random, then Adam on -log p(gold label | prompt)
-// with p exactly as predict and compute-pefs define it (pef/task_batch.h). Saved as a Hugging
+// with p exactly as predict and compute-pefs define it (task/task_batch.h). Saved as a Hugging
 // Face model directory (config.json, model.safetensors, tokenizer.json) that every npeff
 // subcommand loads.
 #pragma once
@@ -12,7 +12,7 @@
 
 #include "npeff/model/config.h"
 #include "npeff/model/llama.h"
-#include "npeff/pef/task.h"
+#include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
 
 namespace npeff::model {
@@ -39,7 +39,7 @@ struct TrainResult {
 /// Trains `model` in place on `examples` (label-tokens or suffixes tasks with gold labels).
 /// `on_step(step, loss)` is called after every step.
 TrainResult train_classifier(LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
-                             const pef::Task& task, const std::vector<pef::Example>& examples,
+                             const task::Task& task, const std::vector<task::Example>& examples,
                              const TrainOptions& options,
                              const std::function<void(std::int64_t, double)>& on_step = {});
 

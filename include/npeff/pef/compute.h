@@ -24,9 +24,13 @@
 
 #include "npeff/model/llama.h"
 #include "npeff/model/per_example_grad.h"
-#include "npeff/pef/task.h"
 #include "npeff/projection/projection.h"
+#include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
+
+namespace npeff::task {
+struct TaskBatch;
+}  // namespace npeff::task
 
 namespace npeff::pef {
 
@@ -63,11 +67,9 @@ struct PefBatch {
   PefTimings timings;
 };
 
-struct TaskBatch;
-
 class PefComputer {
  public:
-  PefComputer(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer, Task task,
+  PefComputer(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer, task::Task task,
               model::ParameterSelection selection, const projection::Projection& projection,
               PefOptions options);
 
@@ -77,15 +79,15 @@ class PefComputer {
   int64_t probs_width() const;                        ///< columns of PefBatch::probs
   const model::ParameterSelection& selection() const { return selection_; }
 
-  PefBatch compute(const std::vector<Example>& examples) const;
+  PefBatch compute(const std::vector<task::Example>& examples) const;
 
  private:
   model::Objectives objectives(at::Tensor* log_probs, at::Tensor* hidden,
-                               const TaskBatch& tb) const;
+                               const task::TaskBatch& tb) const;
 
   const model::LlamaModel& model_;
   const tokenizer::Tokenizer& tokenizer_;
-  Task task_;
+  task::Task task_;
   model::ParameterSelection selection_;
   projection::Projection projection_;
   PefOptions options_;

@@ -11,7 +11,7 @@
 
 #include "npeff/model/llama.h"
 #include "npeff/model/per_example_grad.h"
-#include "npeff/pef/task.h"
+#include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
 
 namespace npeff::perturbation {
@@ -46,7 +46,7 @@ class ParameterPatch {
 // log p(y|x) of the task for each example, float32 [m, r] on the CPU (r = labels; vocab tasks:
 // the whole vocabulary), batched, without autograd.
 at::Tensor task_log_probs(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
-                          const pef::Task& task, const std::vector<pef::Example>& examples,
+                          const task::Task& task, const std::vector<task::Example>& examples,
                           int64_t batch_size);
 
 // KL(p || q) per row from log-probabilities [m, r], in float64: sum_c p_c (log p_c - log q_c).
@@ -66,11 +66,11 @@ struct Selectivity {
 // `base_top`, `base_baseline`: log p of the unperturbed model on the two example sets
 // (task_log_probs), so that they are computed once for many directions.
 Selectivity measure_selectivity(const model::LlamaModel& model,
-                                const tokenizer::Tokenizer& tokenizer, const pef::Task& task,
+                                const tokenizer::Tokenizer& tokenizer, const task::Task& task,
                                 const model::ParameterSelection& selection, const SparseVector& v,
-                                double magnitude, const std::vector<pef::Example>& top,
+                                double magnitude, const std::vector<task::Example>& top,
                                 const at::Tensor& base_top,
-                                const std::vector<pef::Example>& baseline,
+                                const std::vector<task::Example>& baseline,
                                 const at::Tensor& base_baseline, int64_t batch_size);
 
 double mean_ratio(double top, double baseline);

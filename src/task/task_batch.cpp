@@ -1,10 +1,10 @@
-#include "npeff/pef/task_batch.h"
+#include "npeff/task/task_batch.h"
 
 #include <ATen/ATen.h>
 
 #include "npeff/core/error.h"
 
-namespace npeff::pef {
+namespace npeff::task {
 
 TaskBatch make_task_batch(const Task& task, const tokenizer::Tokenizer& tokenizer,
                           const std::vector<std::vector<int32_t>>& labels,
@@ -123,4 +123,4 @@ at::Tensor final_prompt_hidden(const TaskBatch& tb, const model::ModelOutputs& o
       .to(at::kFloat);
 }
 
-}  // namespace npeff::pef
+}  // namespace npeff::task

@@ -1,11 +1,11 @@
-#include "npeff/pef/synthetic_task.h"
+#include "npeff/synth/synthetic_task.h"
 
 #include <algorithm>
 #include <random>
 
 #include "npeff/core/error.h"
 
-namespace npeff::pef {
+namespace npeff::synth {
 namespace {
 
 // Sentiment words for two classes (a zero-shot LM can read them); topic words beyond.
@@ -81,4 +81,4 @@ SyntheticTask generate_synthetic_task(const SyntheticTaskOptions& o) {
   return t;
 }
 
-}  // namespace npeff::pef
+}  // namespace npeff::synth

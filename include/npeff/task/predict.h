@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "npeff/model/llama.h"
-#include "npeff/pef/task.h"
+#include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
 
-namespace npeff::pef {
+namespace npeff::task {
 
 // The file npeff predict --out writes (docs/formats.md). Version 2 keeps gold labels in /labels
 // and the label names in /label_names, as npeff.pefs does; version 1 (still read) had them in
@@ -35,4 +35,4 @@ Predictions predict(const model::LlamaModel& model, const tokenizer::Tokenizer& 
                     const Task& task, const std::vector<Example>& examples, int64_t batch_size,
                     const std::function<void(int64_t)>& on_batch = nullptr, int64_t vocab_top = 10);
 
-}  // namespace npeff::pef
+}  // namespace npeff::task

@@ -1,13 +1,13 @@
-#include "npeff/pef/predict.h"
+#include "npeff/task/predict.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "npeff/core/error.h"
 #include "npeff/model/per_example_grad.h"
-#include "npeff/pef/task_batch.h"
+#include "npeff/task/task_batch.h"
 
-namespace npeff::pef {
+namespace npeff::task {
 
 std::vector<std::vector<int32_t>> label_token_ids(const Task& task,
                                                   const tokenizer::Tokenizer& tokenizer) {
@@ -68,4 +68,4 @@ Predictions predict(const model::LlamaModel& model, const tokenizer::Tokenizer& 
   return out;
 }
 
-}  // namespace npeff::pef
+}  // namespace npeff::task

@@ -25,7 +25,7 @@
 #include "npeff/pef/compute.h"
 #include "npeff/projection/projection_record.h"
 
-namespace npeff::pef {
+namespace npeff::io {
 
 struct PefWriterSpec {
   std::string path;
@@ -42,7 +42,7 @@ class PefWriter {
   int64_t done() const { return done_; }  ///< examples in whole parts (the resume point)
   bool resumed() const { return done_ > 0; }
   // Buffers a batch; writes a part once flush_examples are buffered.
-  void append(const PefBatch& batch, const std::vector<int64_t>& example_ids,
+  void append(const pef::PefBatch& batch, const std::vector<int64_t>& example_ids,
               const std::vector<int64_t>& labels, const std::vector<std::string>& prompts);
   // Writes the last part, then OUT with the per-file tables, and removes the parts.
   void finish(const std::vector<std::string>& label_names,
@@ -57,7 +57,7 @@ class PefWriter {
   PefWriterSpec spec_;
   io::ResumeDir resume_;
   int64_t done_ = 0, parts_ = 0;
-  std::vector<PefBatch> pending_;
+  std::vector<pef::PefBatch> pending_;
   std::vector<int64_t> pending_ids_, pending_labels_;
   std::vector<std::string> pending_prompts_;
 };
@@ -69,4 +69,4 @@ class PefWriter {
 int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::string& out,
                         const nlohmann::json& provenance);
 
-}  // namespace npeff::pef
+}  // namespace npeff::io

@@ -1,10 +1,10 @@
-#include "npeff/pef/pef_source.h"
+#include "npeff/io/pef_source.h"
 
 #include <ATen/ATen.h>
 
 #include "npeff/core/error.h"
 
-namespace npeff::pef {
+namespace npeff::io {
 
 FilePefSource::FilePefSource(std::vector<PefFileInfo> files, std::int64_t first, std::int64_t count,
                              c10::Device device, std::int64_t block_examples)
@@ -36,4 +36,4 @@ at::Tensor FilePefSource::block(std::int64_t first, std::int64_t count) {
   return g.to(device_);
 }
 
-}  // namespace npeff::pef
+}  // namespace npeff::io

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace npeff::pef {
+namespace npeff::synth {
 
 struct SyntheticTaskOptions {
   std::int64_t examples = 2000;
@@ -41,4 +41,4 @@ struct SyntheticTask {
 
 SyntheticTask generate_synthetic_task(const SyntheticTaskOptions& options);
 
-}  // namespace npeff::pef
+}  // namespace npeff::synth

@@ -1,4 +1,4 @@
-#include "npeff/pef/task.h"
+#include "npeff/task/task.h"
 
 #include <algorithm>
 #include <fstream>
@@ -9,7 +9,7 @@
 #include "npeff/core/error.h"
 #include "npeff/core/paths.h"
 
-namespace npeff::pef {
+namespace npeff::task {
 
 namespace {
 using json = nlohmann::json;
@@ -249,4 +249,4 @@ std::vector<Example> load_examples(const Task& task, int64_t start, int64_t coun
   return out;
 }
 
-}  // namespace npeff::pef
+}  // namespace npeff::task

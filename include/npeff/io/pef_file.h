@@ -12,7 +12,7 @@
 #include "npeff/io/hdf5.h"
 #include "npeff/projection/projection_record.h"
 
-namespace npeff::pef {
+namespace npeff::io {
 
 constexpr const char* kPefSchema = "npeff.pefs";
 constexpr std::int64_t kPefSchemaVersion = 1;
@@ -52,4 +52,4 @@ PefSet load_pefs(const std::vector<PefFileInfo>& files, std::int64_t first = 0,
 void write_pefs(io::File& file, const at::Tensor& pefs, const at::Tensor& example_ids,
                 const at::Tensor& raw_norms, const projection::ProjectionRecord* projection);
 
-}  // namespace npeff::pef
+}  // namespace npeff::io

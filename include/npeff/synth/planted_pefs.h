@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-namespace npeff::pef {
+namespace npeff::synth {
 
 struct PlantedOptions {
   std::int64_t examples = 0;    ///< m
@@ -26,4 +26,4 @@ struct PlantedPefs {
 /// Deterministic in `seed` (CPU generator). Weights of active components ~ U[0.5, 1.5].
 PlantedPefs make_planted_pefs(const PlantedOptions& options);
 
-}  // namespace npeff::pef
+}  // namespace npeff::synth

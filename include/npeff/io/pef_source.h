@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "npeff/decomposition/decomposition.h"
-#include "npeff/pef/pef_file.h"
+#include "npeff/io/pef_file.h"
 
-namespace npeff::pef {
+namespace npeff::io {
 
 class FilePefSource : public decomposition::PefSource {
  public:
@@ -38,4 +38,4 @@ class FilePefSource : public decomposition::PefSource {
   at::Tensor ids_, nonfinite_, zero_;
 };
 
-}  // namespace npeff::pef
+}  // namespace npeff::io

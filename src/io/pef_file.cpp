@@ -1,11 +1,11 @@
-#include "npeff/pef/pef_file.h"
+#include "npeff/io/pef_file.h"
 
 #include <ATen/ATen.h>
 
 #include "npeff/core/error.h"
 #include "npeff/io/schema.h"
 
-namespace npeff::pef {
+namespace npeff::io {
 
 PefFileInfo read_pef_info(const std::string& path) {
   const io::File f = io::File::open(path);
@@ -103,4 +103,4 @@ void write_pefs(io::File& file, const at::Tensor& pefs, const at::Tensor& exampl
   if (projection != nullptr) projection::write_projection_group(file, *projection);
 }
 
-}  // namespace npeff::pef
+}  // namespace npeff::io

@@ -1,4 +1,4 @@
-#include "npeff/pef/synthetic.h"
+#include "npeff/synth/planted_pefs.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -7,7 +7,7 @@
 
 #include "npeff/core/error.h"
 
-namespace npeff::pef {
+namespace npeff::synth {
 
 PlantedPefs make_planted_pefs(const PlantedOptions& o) {
   NPEFF_CHECK(o.examples > 0 && o.dim > 0 && o.components > 0,
@@ -46,4 +46,4 @@ PlantedPefs make_planted_pefs(const PlantedOptions& o) {
   return {g, w, h};
 }
 
-}  // namespace npeff::pef
+}  // namespace npeff::synth

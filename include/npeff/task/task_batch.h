@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "npeff/model/per_example_grad.h"
-#include "npeff/pef/task.h"
+#include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
 
-namespace npeff::pef {
+namespace npeff::task {
 
 struct TaskBatch {
   model::GradientBatch batch;  // right-padded rows, one per example; group_ids = example ids
@@ -41,4 +41,4 @@ at::Tensor class_log_probs(const Task& task, const std::vector<std::vector<int32
 // Final hidden state at each example's last prompt token, [G, hidden] (float32, detached).
 at::Tensor final_prompt_hidden(const TaskBatch& batch, const model::ModelOutputs& outputs);
 
-}  // namespace npeff::pef
+}  // namespace npeff::task

@@ -1,4 +1,4 @@
-#include "npeff/pef/pef_writer.h"
+#include "npeff/io/pef_writer.h"
 
 #include <ATen/ATen.h>
 
@@ -7,9 +7,9 @@
 #include "npeff/core/error.h"
 #include "npeff/io/hdf5.h"
 #include "npeff/io/schema.h"
-#include "npeff/pef/pef_file.h"
+#include "npeff/io/pef_file.h"
 
-namespace npeff::pef {
+namespace npeff::io {
 
 namespace {
 constexpr const char* kPartSchema = "npeff.pefs_part";
@@ -150,7 +150,7 @@ std::string PefWriter::part_name(int64_t index) {
   return name;
 }
 
-void PefWriter::append(const PefBatch& b, const std::vector<int64_t>& example_ids,
+void PefWriter::append(const pef::PefBatch& b, const std::vector<int64_t>& example_ids,
                        const std::vector<int64_t>& labels,
                        const std::vector<std::string>& prompts) {
   const size_t G = static_cast<size_t>(b.pefs.size(0));
@@ -165,12 +165,12 @@ void PefWriter::append(const PefBatch& b, const std::vector<int64_t>& example_id
 
 void PefWriter::write_part() {
   if (pending_.empty()) return;
-  const auto cat = [&](at::Tensor PefBatch::*field) {
+  const auto cat = [&](at::Tensor pef::PefBatch::*field) {
     std::vector<at::Tensor> parts;
-    for (const PefBatch& b : pending_) parts.push_back(b.*field);
+    for (const pef::PefBatch& b : pending_) parts.push_back(b.*field);
     return at::cat(parts, 0);
   };
-  const at::Tensor pefs = cat(&PefBatch::pefs);
+  const at::Tensor pefs = cat(&pef::PefBatch::pefs);
   io::File f = resume_.create(part_name(parts_));
   io::write_header(f, {kPartSchema, kPartVersion}, nlohmann::json::object());
   f.root().set_attr("first_example", done_);
@@ -178,19 +178,19 @@ void PefWriter::write_part() {
               pefs);
   const at::Tensor ids = at::tensor(pending_ids_, at::kLong);
   create_rows(f, "example_ids", io::DType::kInt64, ids.sizes(), ids);
-  create_rows(f, "raw_norms", io::DType::kFloat64, {0}, cat(&PefBatch::raw_norms));
-  create_rows(f, "param_norms", io::DType::kFloat64, {0}, cat(&PefBatch::param_norms));
+  create_rows(f, "raw_norms", io::DType::kFloat64, {0}, cat(&pef::PefBatch::raw_norms));
+  create_rows(f, "param_norms", io::DType::kFloat64, {0}, cat(&pef::PefBatch::param_norms));
   create_rows(f, "labels", io::DType::kInt64, {0}, at::tensor(pending_labels_, at::kLong));
-  create_rows(f, "prediction", io::DType::kInt64, {0}, cat(&PefBatch::prediction).to(at::kLong));
-  const at::Tensor probs = cat(&PefBatch::probs);
+  create_rows(f, "prediction", io::DType::kInt64, {0}, cat(&pef::PefBatch::prediction).to(at::kLong));
+  const at::Tensor probs = cat(&pef::PefBatch::probs);
   create_rows(f, "probs", io::DType::kFloat32, probs.sizes(), probs);
   if (pending_.front().top_ids.defined()) {
-    const at::Tensor top = cat(&PefBatch::top_ids);
+    const at::Tensor top = cat(&pef::PefBatch::top_ids);
     create_rows(f, "top_ids", io::DType::kInt64, top.sizes(), top);
   }
   if (pending_.front().activations.defined()) {
-    const at::Tensor act = cat(&PefBatch::activations);
-    create_rows(f, "activations", spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32, act.sizes(), act);  // BREAK-TEST
+    const at::Tensor act = cat(&pef::PefBatch::activations);
+    create_rows(f, "activations", io::DType::kFloat32, act.sizes(), act);
   }
   f.root().create_strings("prompts", pending_prompts_);
   f.commit();  // rename: the part exists whole or not at all
@@ -268,4 +268,4 @@ int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::strin
   return total;
 }
 
-}  // namespace npeff::pef
+}  // namespace npeff::io

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace npeff::pef {
+namespace npeff::task {
 
 enum class TaskKind { kLabelTokens, kSuffixes, kVocab };
 const char* task_kind_name(TaskKind kind);
@@ -59,4 +59,4 @@ std::vector<Example> load_examples(const Task& task, int64_t start = 0, int64_t 
 std::string fill_template(const std::string& tmpl, const std::map<std::string, std::string>& values,
                           const std::string& source);
 
-}  // namespace npeff::pef
+}  // namespace npeff::task
