@@ -112,13 +112,15 @@ find "$p" \( -name '*fortran*' -o -name '*hdf5*_cpp*' -o -name '*hdf5*_hl*' -o -
   -exec rm -rf {} +
 rm -rf "$p/usr/include/hdf5/openmpi" "$p/usr/lib/$multiarch/hdf5/openmpi"
 find "$p/usr/bin" -mindepth 1 ! -name pkgconf ! -name pkg-config -exec rm -rf {} + 2>/dev/null || true
-# Absolute symlinks would point into the GPU machine's /usr: make them relative.
+# Absolute symlinks would point into the GPU machine's /usr: make them relative (/lib/... targets
+# now live in /usr/lib/..., e.g. zlib1g-dev's libz.so -> /lib/x86_64-linux-gnu/libz.so.1.2.13).
 while IFS= read -r l; do
   t=$(readlink "$l")
   [[ $t == /* ]] || continue
+  [[ $t == /lib/* ]] && t=/usr$t
   ln -sfn "$(realpath -m --relative-to="$(dirname "$l")" "$p$t")" "$l"
 done < <(find "$p" -type l)
-find "$p" -xtype l -delete  # dangling after the pruning (e.g. libhdf5_cpp.so)
+find "$p" -xtype l -print -delete | sed 's/^/gpu-bundle: removed dangling link /'  # e.g. libhdf5_cpp.so
 # pkg-config files name prefix=/usr: make them relative to their own folder.
 while IFS= read -r pc; do
   rel=$(realpath -m --relative-to="$(dirname "$pc")" "$p/usr")

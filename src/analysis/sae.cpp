@@ -243,8 +243,19 @@ SaeTrainResult train_sae(const at::Tensor& x_in, const SaeOptions& o,
   SaeModel& s = st.model;
   const auto t0 = std::chrono::steady_clock::now();
   const auto record = [&](std::int64_t step) {
+    const double fvu = fraction_of_variance_unexplained(x, sae_encode(s, x).reconstruction);
+    // Divergence: a non-finite FVU, or one 100x the first recorded (a sane run starts near 1
+    // and falls). The checkpoint on disk is the last one written before.
+    const double first = r.fvu.empty() ? fvu : r.fvu.front();
+    if (!std::isfinite(fvu) || fvu > 100.0 * std::max(first, 1.0))
+      throw DivergedError(detail::concat(
+          "sae diverged at step ", step, ": FVU ", fvu, " with --lr ", o.lr,
+          ". Rerun with a smaller --lr (e.g. ", o.lr / 10, ")",
+          resume != nullptr && resume->has(kCheckpoint)
+              ? "; the last good checkpoint is kept: " + resume->path(kCheckpoint)
+              : std::string()));
     r.steps.push_back(step);
-    r.fvu.push_back(fraction_of_variance_unexplained(x, sae_encode(s, x).reconstruction));
+    r.fvu.push_back(fvu);
     r.seconds.push_back(seconds_before + std::chrono::duration<double>(
                                              std::chrono::steady_clock::now() - t0)
                                              .count());

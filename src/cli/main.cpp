@@ -1,5 +1,5 @@
 // npeff: one binary, one subcommand per pipeline stage. Exit codes: 0 success, 2 bad input
-// (npeff::Error, command-line errors), 1 internal failure.
+// (npeff::Error, command-line errors), 3 diverged (npeff::DivergedError), 1 internal failure.
 #include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
@@ -20,8 +20,9 @@
 
 namespace {
 
-constexpr int kExitBadInput = 2;
-constexpr int kExitInternal = 1;
+using npeff::kExitBadInput;
+using npeff::kExitDiverged;
+using npeff::kExitInternal;
 
 // Adapts npeff's JSON config (npeff/core/json_config.h) to CLI11's config mechanism, so options
 // from the file are applied exactly like flags, and flags given on the command line win.
@@ -93,7 +94,8 @@ int main(int argc, char** argv) {
       "  npeff synth-pefs --examples 2000 --proj-dim 1024 --components 32 --out p.h5\n"
       "  npeff decompose --pefs p.h5 --components 32 --out d.h5 --json\n"
       "  mpirun -np 4 npeff decompose --pefs shard*.h5 --components 512 --out d.h5\n"
-      "Exit codes: 0 success, 2 bad input or usage, 1 internal error.",
+      "Exit codes: 0 success, 2 bad input or usage, 3 diverged (decompose, sae, train), 1 internal\n"
+      "error, 128 + N killed by signal N (rerun to resume).",
       "npeff"};
   app.set_version_flag("--version", npeff::build_info());
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
@@ -172,6 +174,9 @@ int main(int argc, char** argv) {
     npeff::io::set_command_line(joined_command_line(argc, argv));
     NPEFF_ASSERT(runner, "no subcommand runner was registered");
     return runner();
+  } catch (const npeff::DivergedError& e) {
+    std::cerr << "npeff: diverged: " << e.what() << "\n";
+    return kExitDiverged;
   } catch (const npeff::Error& e) {
     std::cerr << "npeff: error: " << e.what() << "\n";
     return kExitBadInput;

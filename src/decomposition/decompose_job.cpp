@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <memory>
 
 #include "npeff/core/device.h"
@@ -20,6 +21,37 @@
 
 namespace npeff::decomposition {
 namespace {
+
+// Seconds between info-level loss lines (the rest go to debug).
+constexpr double kLossInfoSeconds = 10.0;
+// Blow-up rule: a logged loss above this multiple of the first one logged in this run. The
+// normalised PEFs bound the loss of W = 0 by sum_i ||G_i^T G_i||^2, and Algorithm 1 only lowers it
+// from the initialisation when the learning rate is sane; 100x is far outside normal noise.
+constexpr double kBlowUpFactor = 100.0;
+
+// Stops a diverging run (docs/decomposition.md, "Divergence"): a non-finite logged loss, or one
+// above kBlowUpFactor x the first logged loss, throws DivergedError naming the step, the learning
+// rate and what to do. The checkpoint on disk is the last one written before, never a bad state.
+class DivergenceGuard {
+ public:
+  void check(std::int64_t step, double loss, const char* lr_flag, double lr,
+             const std::string& checkpoint) {
+    if (first_ < 0 && std::isfinite(loss)) first_ = loss;
+    const bool blown = first_ > 0 && loss > kBlowUpFactor * first_;
+    if (std::isfinite(loss) && !blown) return;
+    throw DivergedError(detail::concat(
+        "decompose diverged at step ", step, ": loss ", loss,
+        blown ? detail::concat(" > ", kBlowUpFactor, " x the first logged loss ", first_) : "",
+        " with ", lr_flag, " ", lr, ". Rerun with a smaller ", lr_flag, " (e.g. ", lr / 10,
+        ") or more --h-only-steps. ",
+        checkpoint.empty() ? std::string("No checkpoint was written before it.")
+                           : "The last good checkpoint is kept: " + checkpoint +
+                                 " (delete its folder to start over with other settings)."));
+  }
+
+ private:
+  double first_ = -1;
+};
 
 constexpr const char* kCheckpoint = "checkpoint.h5";
 
@@ -181,7 +213,17 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
   const auto run_seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
+  DivergenceGuard guard;
   const auto save_checkpoint = [&](std::int64_t next_step) {
+    // Never replace a good checkpoint with a diverged state (the loss is only checked at logged
+    // steps): every rank's W and the shared H must be finite.
+    at::Tensor bad = (~at::isfinite(dec.w())).any().to(at::kLong).cpu().reshape({1}) +
+                     (~at::isfinite(dec.h())).any().to(at::kLong).cpu().reshape({1});
+    comm.allreduce_sum(bad);
+    if (bad.item<std::int64_t>() > 0)
+      guard.check(next_step - 1, std::nan(""), a.h_only_steps >= next_step ? "--h-only-lr" : "--lr",
+                  a.h_only_steps >= next_step ? a.h_only_lr : a.lr,
+                  resume.has(kCheckpoint) ? resume.path(kCheckpoint) : std::string());
     const Checkpoint c{next_step, gather_rows(comm, dec.w(), first, total), dec.h().cpu(), history};
     if (rank == 0) {
       io::File f = resume.create(kCheckpoint);
@@ -191,22 +233,36 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
     comm.barrier();
   };
   Progress progress("decompose", total_steps - start, "steps", rank == 0 ? 2.0 : 1e30);
+  double last_info = -1e30;
   for (std::int64_t t = start; t < total_steps; ++t) {
     const bool joint = t >= a.h_only_steps;
+    const double lr = joint ? a.lr : a.h_only_lr;
     double loss = 0;
     const bool log_loss = t % a.log_every == 0;
-    dec.step(joint, joint ? a.lr : a.h_only_lr, log_loss ? &loss : nullptr);
+    dec.step(joint, lr, log_loss ? &loss : nullptr);
     if (log_loss) {
+      // The loss is summed over all ranks, so every rank takes the same decision here.
+      guard.check(t, loss, joint ? "--lr" : "--h-only-lr", lr, resume.has(kCheckpoint)
+                                                                ? resume.path(kCheckpoint)
+                                                                : std::string());
       history.steps.push_back(t);
       history.values.push_back(loss);
       history.seconds.push_back(seconds_before + run_seconds());
-      if (rank == 0) log::debug("step ", t, " loss ", loss);
+      if (rank == 0 && run_seconds() - last_info >= kLossInfoSeconds) {
+        log::info("decompose: step ", t, "/", total_steps, (joint ? " joint" : " H-only"),
+                  " loss ", loss, " (relative ", loss / dec.pef_sq_norm(), ")");
+        last_info = run_seconds();
+      } else if (rank == 0) {
+        log::debug("step ", t, " loss ", loss);
+      }
     }
     progress.advance(1);
     if (o.checkpoint_every > 0 && (t + 1) % o.checkpoint_every == 0 && t + 1 < total_steps)
       save_checkpoint(t + 1);
   }
   const double final_loss = dec.loss();
+  guard.check(total_steps, final_loss, "--lr", a.lr,
+              resume.has(kCheckpoint) ? resume.path(kCheckpoint) : std::string());
   history.steps.push_back(total_steps);
   history.values.push_back(final_loss);
   history.seconds.push_back(seconds_before + run_seconds());

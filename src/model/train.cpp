@@ -124,6 +124,8 @@ TrainResult train_classifier(LlamaModel& model, const tokenizer::Tokenizer& toke
       }
     }
     const double l = loss.item<double>();
+    NPEFF_CHECK_DIVERGED(std::isfinite(l), "train diverged at step ", step, ": loss ", l,
+                         " with --lr ", o.lr, ". Rerun with a smaller --lr (e.g. ", o.lr / 10, ")");
     loss_sum += l;
     acc_sum += logp.argmax(1).eq(target).to(at::kDouble).mean().item<double>();
     ++since;

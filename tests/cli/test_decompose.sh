@@ -89,6 +89,19 @@ for _ in $(seq 1 600); do [[ -f again.h5.partial.d/checkpoint.h5 ]] && break; sl
 kill -9 $pid 2>/dev/null && wait $pid 2>/dev/null
 expect 2 "a changed config refuses to resume" 'different inputs or settings.*differ in: seed.*delete again.h5.partial.d' -- $npeff $q decompose $long --seed 9 --out again.h5
 
+# Divergence guard: a diverging run stops with exit 3 at the first logged step whose loss is not
+# finite (or when a checkpoint would save a non-finite W/H), names the step and the learning rate,
+# and keeps the last good checkpoint. (--lr 10 or even 1e8 does not diverge on normalised PEFs
+# here, so the test uses 1e30: W/H are NaN after step 39, caught before checkpoint 40.)
+dv=(decompose --pefs p.h5 -C 16 --h-only-steps 20 --steps 200 --log-every 20 --checkpoint-every 20)
+expect 3 "decompose --lr 1e30 diverges with exit 3" 'diverged at step 39: loss -?nan with --lr 1e\+30\. Rerun with a smaller --lr' -- $npeff $q "${dv[@]}" --lr 1e30 --out dv.h5
+if [[ ! -e dv.h5 && -f dv.h5.partial.d/checkpoint.h5 ]] && h5dump -a /next_step dv.h5.partial.d/checkpoint.h5 2>/dev/null | grep -q '(0): 20'; then
+  ok "no output, and the last good checkpoint (step 20) is kept"
+else
+  bad "after divergence: output written or checkpoint lost"; ls dv.h5* 2>&1; h5dump -a /next_step dv.h5.partial.d/checkpoint.h5 2>&1 | tail -3
+fi
+expect 3 "the divergence is named, with its checkpoint" 'last good checkpoint is kept: dv.h5.partial.d/checkpoint.h5' -- $npeff $q "${dv[@]}" --lr 1e30 --out dv.h5
+
 # Refused inputs.
 "$make_files" . || bad "make_test_files"
 expect 0 "synth-pefs d=128" '' -- $npeff $q synth-pefs --examples 50 --proj-dim 128 --components 4 --out other.h5

@@ -38,6 +38,7 @@ run "$npeff" tune-report -D d.h5 -p p10.h5 -o r2
 echo x > notdir
 run "$npeff" tune-report -D d.h5 -p p.h5 -o notdir
 run "$npeff" decompose --pefs bad_pefs.h5 -C 2 -o x.h5
+run "$npeff" decompose --pefs p.h5 -C 4 --h-only-steps 10 --steps 100 --lr 1e30 --drop-zero -o dv.h5
 run "$npeff" project --input p.h5 --dataset pefs --dim 8 -o pp.h5 --help
 cuda_linked=1
 "$npeff" --version | grep -q "CUDA kernels not linked" && cuda_linked=0

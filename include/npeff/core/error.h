@@ -18,6 +18,19 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+/// An optimisation that diverged (non-finite loss, or a blow-up rule of the stage): the run stops
+/// with its own exit code (kExitDiverged) and keeps its last good checkpoint, so a rerun with a
+/// smaller learning rate can start over or, with the same settings, from that checkpoint.
+class DivergedError : public Error {
+ public:
+  explicit DivergedError(const std::string& what) : Error(what) {}
+};
+
+/// Exit codes of the npeff binary (README, docs/troubleshooting.md).
+constexpr int kExitInternal = 1;  ///< a bug in npeff (InternalError, LibTorch errors)
+constexpr int kExitBadInput = 2;  ///< npeff::Error: bad input, flag, file or device
+constexpr int kExitDiverged = 3;  ///< DivergedError: decompose, sae or train diverged
+
 /// A broken internal invariant: a bug in npeff.
 class InternalError : public std::logic_error {
  public:
@@ -50,6 +63,11 @@ std::string concat(const Args&... args) {
     }                                                             \
   } while (0)
 
+/// Throws npeff::DivergedError (exit code 3) with the concatenated message when cond is false.
+#define NPEFF_CHECK_DIVERGED(cond, ...)                                      \
+  do {                                                                       \
+    if (!(cond)) throw ::npeff::DivergedError(::npeff::detail::concat(__VA_ARGS__)); \
+  } while (0)
 #define NPEFF_FAIL(...) throw ::npeff::Error(::npeff::detail::concat(__VA_ARGS__))
 
 #define NPEFF_ASSERT(cond, ...)                                              \
