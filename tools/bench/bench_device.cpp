@@ -14,6 +14,7 @@
 //                                [--steps 3] [--storage fp32,fp16,bf16] [--compute fp32,tf32,bf16]
 // Prints a human line and a "RESULT {json}" line per measurement (gpu-check collects the latter).
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <chrono>
 #include <cstdio>

@@ -7,6 +7,7 @@
 //                          [--device cpu|cuda] [--tokenizer FILE (instead of the model's own)]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <chrono>
