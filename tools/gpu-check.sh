@@ -22,7 +22,11 @@
 # bundle piece or a broken phase shows up here rather than on the lease.
 # Environment: OUT (report folder; default out/gpu-check), NPEFF_GPU_BUILD (build folder),
 # NPEFF_GPU_BUDGET_S, NPEFF_GPU_WORK (large scratch files; default /tmp/npeff-gpu-check),
-# NPEFF_GPU_JOBS, NPEFF_TORCH_PREFIX (LibTorch's CMake prefix).
+# NPEFF_GPU_JOBS, NPEFF_TORCH_PREFIX (LibTorch's CMake prefix), NPEFF_GPU_CUDA (ON|OFF: build
+# the CUDA paths; default ON on the GPU, OFF in the rehearsal), NPEFF_GPU_CMAKE_ARGS (extra
+# configure arguments). E.g. a compile-and-link rehearsal against pip's CUDA LibTorch unpacked
+# in /tmp/torch (no GPU needed): NPEFF_TORCH_PREFIX=/tmp/torch/share/cmake NPEFF_GPU_CUDA=ON
+# NPEFF_GPU_BUDGET_S=1 tools/gpu-check.sh --rehearse.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -114,23 +118,32 @@ hide_system_packages() {
     nlohmann-json3-dev libgtest-dev libgmock-dev googletest libpcre2-dev zlib1g-dev libsz2
     libaec0 libaec-dev pkgconf pkgconf-bin pkg-config libpkgconf3 libopenmpi-dev openmpi-bin
     mpi-default-dev mpi-default-bin)
+  # Another LibTorch than Debian's: TorchConfig would find Debian's libtorch.so on the system
+  # paths before its own (as libc10, see cmake/NpeffDependencies.cmake).
+  [[ -n ${NPEFF_TORCH_PREFIX:-} ]] && hidden+=(libtorch-dev)
   local top=$work/overlay
   mkdir -p "$top"
   mount -t tmpfs tmpfs "$top" || return 1
   mkdir -p "$top/upper" "$top/work"
-  local n=0 pkg f rel
-  for pkg in "${hidden[@]}"; do
-    dpkg-query -W "$pkg" >/dev/null 2>&1 || continue
-    while IFS= read -r f; do
-      [[ $f == /usr/* || $f == /lib/* ]] || continue
-      rel=${f#/usr}
-      [[ $f == /lib/* ]] && rel=$f  # merged /usr: /lib is /usr/lib
-      [[ -d /usr$rel && ! -L /usr$rel ]] && continue
-      [[ -e /usr$rel || -L /usr$rel ]] || continue
-      mkdir -p "$top/upper$(dirname "$rel")"
-      mknod "$top/upper$rel" c 0 0 && n=$((n + 1))
-    done < <(dpkg -L "$pkg")
-  done
+  local present=()
+  for pkg in "${hidden[@]}"; do dpkg-query -W "$pkg" >/dev/null 2>&1 && present+=("$pkg"); done
+  # One Python process for the ~10^4 whiteouts (a mknod per file from bash takes minutes).
+  dpkg -L "${present[@]}" | python3 -c '
+import os, stat, sys
+upper = sys.argv[1]
+for f in sys.stdin.read().splitlines():
+    if not f.startswith(("/usr/", "/lib/")):
+        continue
+    rel = f if f.startswith("/lib/") else f[4:]  # merged /usr: /lib is /usr/lib
+    p = "/usr" + rel
+    if (os.path.isdir(p) and not os.path.islink(p)) or not os.path.lexists(p):
+        continue
+    os.makedirs(upper + os.path.dirname(rel), exist_ok=True)
+    if not os.path.lexists(upper + rel):
+        os.mknod(upper + rel, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+' "$top/upper" || return 1
+  local n
+  n=$(find "$top/upper" -type c | wc -l)
   mount -t overlay overlay -o "lowerdir=/usr,upperdir=$top/upper,workdir=$top/work" /usr || return 1
   echo "hid $n files of the system's copies of the bundled packages (overlay on /usr)"
 }
@@ -194,8 +207,9 @@ echo "torch: ${torch_prefix:-none} ($(python3 -c 'import torch;print(torch.__ver
 fill_libraries >>"$log" 2>&1 || status=failed
 cuda=OFF
 [[ $mode == gpu ]] && cuda=ON
+cuda=${NPEFF_GPU_CUDA:-$cuda}
 targets=(npeff test_backends bench_device bench_compute_pefs bench_per_example_grad)
-[[ $mode == gpu ]] && targets+=(test_projection_cuda)
+[[ $cuda == ON ]] && targets+=(test_projection_cuda)
 if [[ $status == ok ]]; then
   # A cache from another configuration would keep what it found (e.g. the system's HDF5):
   # start it afresh; the object files stay and are rebuilt only where flags changed.
@@ -203,7 +217,7 @@ if [[ $status == ok ]]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$bp" -DPKG_CONFIG_EXECUTABLE="$bp/bin/pkgconf" \
     -DNPEFF_WITH_MPI=OFF -DNPEFF_WITH_CUDA=$cuda -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DTORCH_CUDA_ARCH_LIST=9.0 >>"$log" 2>&1 || status=failed
+    -DTORCH_CUDA_ARCH_LIST=9.0 ${NPEFF_GPU_CMAKE_ARGS:-} >>"$log" 2>&1 || status=failed
 fi
 found=$(grep -E '^hid |^bundle libraries|Found (Torch|HDF5|nlohmann|GTest|PkgConfig|libpcre2|ZLIB|CUDA)|^-- npeff ' "$log" |
         sed 's/^/    /')

@@ -140,10 +140,10 @@ int run_transpose(const ProjectOptions& o, const GlobalOptions& g) {
                   " disagrees with the projection recorded in ", o.input, " (", record.describe(),
                   ")");
     };
-    agree(o.dim_opt, o.dim == file_opt.dim, "dim");
-    agree(o.seed_opt, o.seed == file_opt.seed, "seed");
-    agree(o.region_opt, o.region_size == file_opt.region_size, "region-size");
-    agree(o.kind_opt, popt.kind == file_opt.kind, "kind");
+    agree(o.dim_opt, o.dim == file_opt.dim, "proj-dim");
+    agree(o.seed_opt, o.seed == file_opt.seed, "proj-seed");
+    agree(o.region_opt, o.region_size == file_opt.region_size, "proj-region-size");
+    agree(o.kind_opt, popt.kind == file_opt.kind, "proj-kind");
     popt = file_opt;
     if (n == 0) n = record.input_dim;
   } else {

@@ -4,6 +4,7 @@
 #include "npeff/model/llama.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (no longer via ATen.h in torch 2.11)
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,7 @@
 #include "npeff/model/train.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (no longer via ATen.h in torch 2.11)
 #include <nlohmann/json.hpp>
 
 #include <algorithm>

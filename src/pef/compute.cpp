@@ -69,7 +69,7 @@ PefComputer::PefComputer(const model::LlamaModel& model, const tokenizer::Tokeni
     }
     case PefKind::kGradient:
       NPEFF_CHECK(options_.top_k == 0 && options_.eps == 0,
-                  "--top-k and --eps do not apply to --pef gradient");
+                  "--top-classes and --eps do not apply to --pef gradient");
       break;
   }
   NPEFF_CHECK(selection_.total() > 0, "no parameters selected");

@@ -26,7 +26,7 @@ if [[ ! -e x.h5.partial.d ]]; then ok "perturb removed its parts"; else bad "per
 expect 0 "perturb table" 'geometric means' -- "$npeff" perturb -r r.h5 -D d.h5 -p p.h5 --magnitude 0.5 --top-examples 4 --baseline 20 -o x2.h5
 
 # Resumable per component: kill -9 after the first component, rerun, same result.
-slow=(--magnitude 0.5 --top-k 16 --baseline 80 --batch-size 2)
+slow=(--magnitude 0.5 --top-examples 16 --baseline 80 --batch-size 2)
 expect 0 "uninterrupted perturb" '' -- "$npeff" --threads 1 perturb -r r.h5 -D d.h5 -p p.h5 "${slow[@]}" -o full.h5
 "$npeff" --threads 1 perturb -r r.h5 -D d.h5 -p p.h5 "${slow[@]}" -o resumed.h5 > /dev/null 2>&1 &
 pid=$!
