@@ -331,12 +331,20 @@ $(grep -v '^RESULT ' "$log" | tail -n 40)
 : >"$OUT/bench.log"
 bench "c1. projection" 40 120 bench_device projection --device $dev "${proj[@]}"
 bench "c2. decompose" 60 150 bench_device decompose --device $dev "${deco[@]}"
-if [[ -f $ref/config.json ]]; then
-  bench "c3. compute-pefs" 45 120 bench_compute_pefs --device $dev "${pefs[@]}"
-  bench "c4. per-example engine vs loop" 45 120 bench_per_example_grad --device $dev "${grad[@]}"
-else
-  skip "c3/c4. compute-pefs, per-example engine" "no reference model from phase b"
+c34=""
+if [[ ! -f $ref/config.json ]]; then
+  # Phase b made no model (no transformers, or it failed): the same benchmarks on stories260K
+  # (llama2.c, 512-token vocabulary: SST-2's labels share a first token, so TriviaQA, vocab task).
+  stories=$bundle/shared/models/stories260K/stories260K.bin
+  pefs=(--model "$stories" --task "$bundle/tasks/triviaqa.json" --pef expectation --eps 16
+        --proj-dim 4096 --batch 8 --batches 2)
+  grad=(--model "$stories" --batch 16 --k 2 --repeats 2 --texts "$bundle/shared/data/sst2/validation.tsv")
+  c34=" (fallback: stories260K, phase b made no model)"
 fi
+bench "c3. compute-pefs$c34" 45 120 bench_compute_pefs --device $dev "${pefs[@]}"
+bench "c4. per-example engine vs loop$c34" 45 120 bench_per_example_grad --device $dev "${grad[@]}"
+# The issue's fifth figure, recover s/component at n = 3.15e8, needs FPC on the device.
+skip "c5. recover" "not run: FPC has no device path yet (issue 17; tests/unit/test_backends.cpp kFpcOnDevice)"
 echo "## total: $(elapsed) s" >>"$md"
 echo "gpu-check: report in $md ($(elapsed) s)"
 grep -qE '^## .*: (FAIL|failed)' "$md" && exit 1

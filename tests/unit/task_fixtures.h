@@ -2,8 +2,10 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <string>
 
+#include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
 
 namespace npeff::testing {
@@ -26,6 +28,24 @@ inline std::string char_tokenizer_json() {
 
 inline tokenizer::Tokenizer char_tokenizer() {
   return tokenizer::load_hf_tokenizer_json_text(char_tokenizer_json(), "chars.json");
+}
+
+// An 8-example SST-2 look-alike label-tokens task whose data file is written to `data_path`.
+inline task::Task toy_sentiment_task(const std::string& data_path) {
+  std::ofstream(data_path) << "sentence\tlabel\ngreat fun\t1\nawful, dull\t0\nfine\t1\n"
+                              "not good\t0\nWow!\t1\nbad, sad\t0\nnice\t1\npoor\t0\n";
+  const nlohmann::json j = {{"name", "t"},
+                            {"kind", "label-tokens"},
+                            {"labels", {"Negative", "Positive"}},
+                            {"label_prefix", ""},
+                            {"template", "Review: {text}\nSentiment:"},
+                            {"data",
+                             {{"format", "tsv"},
+                              {"path", data_path},
+                              {"fields", {{"text", "sentence"}}},
+                              {"label_field", "label"},
+                              {"label_names", {{"0", "Negative"}, {"1", "Positive"}}}}}};
+  return task::Task::from_json_text(j.dump(), "task.json");
 }
 
 }  // namespace npeff::testing

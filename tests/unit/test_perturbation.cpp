@@ -41,22 +41,7 @@ TEST(Kl, EqualsABruteForceSum) {
 
 class PerturbationTest : public TempDirTest {
  protected:
-  task::Task task() {
-    std::ofstream(path("d.tsv")) << "sentence\tlabel\ngreat fun\t1\nawful, dull\t0\nfine\t1\n"
-                                    "not good\t0\nWow!\t1\nbad, sad\t0\nnice\t1\npoor\t0\n";
-    const nlohmann::json j = {{"name", "t"},
-                              {"kind", "label-tokens"},
-                              {"labels", {"Negative", "Positive"}},
-                              {"label_prefix", ""},
-                              {"template", "Review: {text}\nSentiment:"},
-                              {"data",
-                               {{"format", "tsv"},
-                                {"path", path("d.tsv")},
-                                {"fields", {{"text", "sentence"}}},
-                                {"label_field", "label"},
-                                {"label_names", {{"0", "Negative"}, {"1", "Positive"}}}}}};
-    return task::Task::from_json_text(j.dump(), "task.json");
-  }
+  task::Task task() { return toy_sentiment_task(path("d.tsv")); }
 };
 
 TEST_F(PerturbationTest, PatchRestoresExactlyAndZeroDeltaChangesNothing) {
