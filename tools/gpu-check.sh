@@ -265,6 +265,7 @@ fi
 # (b) npeff against PyTorch autograd on a random SmolLM2-360M-shaped model
 t=$(date +%s)
 ref=$work/ref-model
+rm -rf "$ref"  # never a model from an earlier run
 shape=smollm2-360m
 pydev=cuda
 if [[ $mode == rehearse ]]; then shape=tiny pydev=cpu; fi
@@ -274,7 +275,6 @@ if ! "$py" -c 'import torch, transformers, safetensors' 2>/dev/null; then
   skip "b. reference model" "$py lacks torch/transformers/safetensors"
 elif have_time 90 && [[ -n $(bin test_backends) ]]; then
   log=$OUT/reference.log
-  rm -rf "$ref"
   timeout 180 "$py" tools/gpu_reference.py --out "$ref" --shape $shape \
     --device $pydev >"$log" 2>&1
   rc=$?
