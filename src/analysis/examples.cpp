@@ -9,9 +9,9 @@
 #include "npeff/core/error.h"
 #include "npeff/core/log.h"
 #include "npeff/io/hdf5.h"
+#include "npeff/io/pef_file.h"
 #include "npeff/io/schema.h"
 #include "npeff/model/loader.h"
-#include "npeff/io/pef_file.h"
 #include "npeff/task/predict.h"
 #include "npeff/tokenizer/tokenizer.h"
 

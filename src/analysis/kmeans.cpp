@@ -145,11 +145,14 @@ void write_restart(io::File& f, const Run& run) {
   f.root().set_attr("history", run.history);
   const at::Tensor c = run.centroids.contiguous(), a = run.assignment.contiguous(),
                    s = run.similarity.contiguous();
-  f.root().create_dataset("centroids", io::DType::kFloat32, {c.size(0), c.size(1)})
+  f.root()
+      .create_dataset("centroids", io::DType::kFloat32, {c.size(0), c.size(1)})
       .write(c.data_ptr<float>());
-  f.root().create_dataset("assignment", io::DType::kInt64, {a.size(0)})
+  f.root()
+      .create_dataset("assignment", io::DType::kInt64, {a.size(0)})
       .write(a.data_ptr<std::int64_t>());
-  f.root().create_dataset("similarity", io::DType::kFloat32, {s.size(0)})
+  f.root()
+      .create_dataset("similarity", io::DType::kFloat32, {s.size(0)})
       .write(s.data_ptr<float>());
 }
 

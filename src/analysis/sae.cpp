@@ -75,8 +75,7 @@ constexpr const char* kCheckpointSchema = "npeff.sae_checkpoint";
 std::mt19937_64 epoch_rng(std::uint64_t seed, std::int64_t epoch) {
   const auto e = static_cast<std::uint64_t>(epoch);
   std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
-                    static_cast<std::uint32_t>(e), static_cast<std::uint32_t>(e >> 32),
-                    0x5ae0u};
+                    static_cast<std::uint32_t>(e), static_cast<std::uint32_t>(e >> 32), 0x5ae0u};
   return std::mt19937_64(seq);
 }
 
@@ -98,9 +97,10 @@ void write_checkpoint(io::File& f, const SaeState& st, const SaeTrainResult& his
   io::write_header(f, {kCheckpointSchema, 1}, nlohmann::json{{"step", st.step}});
   io::Group& root = f.root();
   root.set_attr("step", st.step);
-  const std::pair<const char*, const at::Tensor*> params[] = {
-      {"w_enc", &st.model.w_enc}, {"b_enc", &st.model.b_enc},
-      {"w_dec", &st.model.w_dec}, {"b_dec", &st.model.b_dec}};
+  const std::pair<const char*, const at::Tensor*> params[] = {{"w_enc", &st.model.w_enc},
+                                                              {"b_enc", &st.model.b_enc},
+                                                              {"w_dec", &st.model.w_dec},
+                                                              {"b_dec", &st.model.b_dec}};
   const Adam* adam[] = {&st.w_enc, &st.b_enc, &st.w_dec, &st.b_dec};
   io::Group moments = root.create_group("adam");
   for (size_t i = 0; i < 4; ++i) {
@@ -123,9 +123,10 @@ SaeState read_checkpoint(const io::File& f, const SaeModel& init, SaeTrainResult
   const io::Group& root = f.root();
   st.step = root.attr_int("step");
   st.model.k = init.k;
-  std::pair<const char*, at::Tensor*> params[] = {
-      {"w_enc", &st.model.w_enc}, {"b_enc", &st.model.b_enc},
-      {"w_dec", &st.model.w_dec}, {"b_dec", &st.model.b_dec}};
+  std::pair<const char*, at::Tensor*> params[] = {{"w_enc", &st.model.w_enc},
+                                                  {"b_enc", &st.model.b_enc},
+                                                  {"w_dec", &st.model.w_dec},
+                                                  {"b_dec", &st.model.b_dec}};
   const at::Tensor* like[] = {&init.w_enc, &init.b_enc, &init.w_dec, &init.b_dec};
   Adam* adam[] = {&st.w_enc, &st.b_enc, &st.w_dec, &st.b_dec};
   const io::Group moments = root.group("adam");
@@ -211,9 +212,9 @@ SaeGradients sae_gradients(const SaeModel& s, const at::Tensor& x) {
 nlohmann::json sae_resume_settings(const std::vector<std::string>& inputs, const SaeOptions& o) {
   nlohmann::json files = nlohmann::json::array();
   for (const std::string& path : inputs) files.push_back(io::file_fingerprint(path));
-  return {{"pefs", files},          {"latents", o.latents}, {"k", o.k},
-          {"lr", o.lr},             {"batch_size", o.batch_size}, {"steps", o.steps},
-          {"seed", o.seed},         {"record_every", o.record_every}};
+  return {{"pefs", files},  {"latents", o.latents},          {"k", o.k},
+          {"lr", o.lr},     {"batch_size", o.batch_size},    {"steps", o.steps},
+          {"seed", o.seed}, {"record_every", o.record_every}};
 }
 
 SaeTrainResult train_sae(const at::Tensor& x_in, const SaeOptions& o,
@@ -248,17 +249,17 @@ SaeTrainResult train_sae(const at::Tensor& x_in, const SaeOptions& o,
     // and falls). The checkpoint on disk is the last one written before.
     const double first = r.fvu.empty() ? fvu : r.fvu.front();
     if (!std::isfinite(fvu) || fvu > 100.0 * std::max(first, 1.0))
-      throw DivergedError(detail::concat(
-          "sae diverged at step ", step, ": FVU ", fvu, " with --lr ", o.lr,
-          ". Rerun with a smaller --lr (e.g. ", o.lr / 10, ")",
-          resume != nullptr && resume->has(kCheckpoint)
-              ? "; the last good checkpoint is kept: " + resume->path(kCheckpoint)
-              : std::string()));
+      throw DivergedError(
+          detail::concat("sae diverged at step ", step, ": FVU ", fvu, " with --lr ", o.lr,
+                         ". Rerun with a smaller --lr (e.g. ", o.lr / 10, ")",
+                         resume != nullptr && resume->has(kCheckpoint)
+                             ? "; the last good checkpoint is kept: " + resume->path(kCheckpoint)
+                             : std::string()));
     r.steps.push_back(step);
     r.fvu.push_back(fvu);
-    r.seconds.push_back(seconds_before + std::chrono::duration<double>(
-                                             std::chrono::steady_clock::now() - t0)
-                                             .count());
+    r.seconds.push_back(
+        seconds_before +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
   if (!resumed) record(0);
   std::vector<std::int64_t> order(static_cast<size_t>(m));

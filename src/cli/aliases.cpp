@@ -36,7 +36,8 @@ constexpr Alias kAliases[] = {
 };
 
 // Global options that take a value (their value is not the subcommand name).
-const std::set<std::string> kGlobalsWithValue = {"--threads", "--log-level", "--device", "--config"};
+const std::set<std::string> kGlobalsWithValue = {"--threads", "--log-level", "--device",
+                                                 "--config"};
 
 void warn(const std::string& old_name, const std::string& new_name, const std::string& sub) {
   static std::set<std::string> warned;

@@ -14,9 +14,9 @@
 #include "npeff/core/progress.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
+#include "npeff/io/pef_file.h"
 #include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
-#include "npeff/io/pef_file.h"
 
 namespace npeff::cli {
 namespace {

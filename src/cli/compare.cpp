@@ -17,8 +17,8 @@
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
-#include "npeff/io/text_output.h"
 #include "npeff/io/pef_file.h"
+#include "npeff/io/text_output.h"
 
 namespace npeff::cli {
 namespace {

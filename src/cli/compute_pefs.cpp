@@ -10,10 +10,10 @@
 #include "npeff/core/log.h"
 #include "npeff/core/progress.h"
 #include "npeff/core/version.h"
+#include "npeff/io/pef_writer.h"
 #include "npeff/io/resume.h"
 #include "npeff/model/loader.h"
 #include "npeff/pef/compute.h"
-#include "npeff/io/pef_writer.h"
 
 namespace npeff::cli {
 namespace {

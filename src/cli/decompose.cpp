@@ -88,9 +88,9 @@ void add_decompose_command(CLI::App& app, const GlobalOptions& global, Runner& r
       ->capture_default_str();
   sub->add_option("--h-only-lr", o->algo.h_only_lr, "Learning rate of the H-only steps")
       ->capture_default_str();
-  auto* steps = sub->add_option("--steps", o->algo.steps,
-                                "Joint (W and H) steps, after the --h-only-steps")
-                    ->capture_default_str();
+  auto* steps =
+      sub->add_option("--steps", o->algo.steps, "Joint (W and H) steps, after the --h-only-steps")
+          ->capture_default_str();
   sub->add_option("--total-steps", o->total_steps,
                   "All steps: --h-only-steps plus joint steps (sets --steps to the difference)")
       ->excludes(steps);
@@ -115,15 +115,14 @@ void add_decompose_command(CLI::App& app, const GlobalOptions& global, Runner& r
   sub->add_flag("--drop-nonfinite", o->drop_nonfinite, "Leave out PEFs with NaN/Inf entries");
   sub->add_flag("--drop-zero", o->drop_zero, "Leave out all-zero PEFs");
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
-  sub->callback(
-      [o, &global, &runner] {
-        if (o->total_steps >= 0) {
-          NPEFF_CHECK(o->total_steps >= o->algo.h_only_steps, "--total-steps ", o->total_steps,
-                      " is fewer than --h-only-steps ", o->algo.h_only_steps);
-          o->algo.steps = o->total_steps - o->algo.h_only_steps;
-        }
-        runner = [o, &global] { return run_decompose(*o, global); };
-      });
+  sub->callback([o, &global, &runner] {
+    if (o->total_steps >= 0) {
+      NPEFF_CHECK(o->total_steps >= o->algo.h_only_steps, "--total-steps ", o->total_steps,
+                  " is fewer than --h-only-steps ", o->algo.h_only_steps);
+      o->algo.steps = o->total_steps - o->algo.h_only_steps;
+    }
+    runner = [o, &global] { return run_decompose(*o, global); };
+  });
 }
 
 }  // namespace npeff::cli

@@ -12,8 +12,8 @@
 #include "npeff/decomposition/decomposition.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
-#include "npeff/io/schema.h"
 #include "npeff/io/pef_file.h"
+#include "npeff/io/schema.h"
 
 namespace npeff::cli {
 namespace {

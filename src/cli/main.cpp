@@ -54,7 +54,8 @@ class JsonConfig : public CLI::Config {
             npeff::cli::rewrite_deprecated_config_key(item.parents.front(), item.name);
         if (!renamed.empty()) {
           if (item.name == "store-dtype")
-            for (std::string& v : item.inputs) v = v == "float32" ? "fp32" : v == "float16" ? "fp16" : v;
+            for (std::string& v : item.inputs)
+              v = v == "float32" ? "fp32" : v == "float16" ? "fp16" : v;
           item.name = renamed;
         }
       }
@@ -94,7 +95,8 @@ int main(int argc, char** argv) {
       "  npeff synth-pefs --examples 2000 --proj-dim 1024 --components 32 --out p.h5\n"
       "  npeff decompose --pefs p.h5 --components 32 --out d.h5 --json\n"
       "  mpirun -np 4 npeff decompose --pefs shard*.h5 --components 512 --out d.h5\n"
-      "Exit codes: 0 success, 2 bad input or usage, 3 diverged (decompose, sae, train), 1 internal\n"
+      "Exit codes: 0 success, 2 bad input or usage, 3 diverged (decompose, sae, train), 1 "
+      "internal\n"
       "error, 128 + N killed by signal N (rerun to resume).",
       "npeff"};
   app.set_version_flag("--version", npeff::build_info());
@@ -108,8 +110,9 @@ int main(int argc, char** argv) {
   npeff::cli::GlobalOptions global;
   app.add_option("--log-level", global.log_level, "Log verbosity: trace|debug|info|warn|error|off")
       ->capture_default_str();
-  app.add_option("--threads", global.threads,
-                 "CPU threads (0 = the CPUs this process may run on: affinity, SLURM_CPUS_PER_TASK)")
+  app.add_option(
+         "--threads", global.threads,
+         "CPU threads (0 = the CPUs this process may run on: affinity, SLURM_CPUS_PER_TASK)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--device", global.device, "Compute device: cpu|cuda|cuda:N")

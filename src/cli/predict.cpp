@@ -40,10 +40,10 @@ int run_predict(const PredictOptions& o, const GlobalOptions& g) {
   Progress progress("predict", static_cast<int64_t>(examples.size()), "examples");
   int64_t reported = 0;
   const task::Predictions p = task::predict(*loaded.model, *loaded.tokenizer, task, examples,
-                                          o.batch_size, [&](int64_t done) {
-                                            progress.advance(done - reported);
-                                            reported = done;
-                                          });
+                                            o.batch_size, [&](int64_t done) {
+                                              progress.advance(done - reported);
+                                              reported = done;
+                                            });
   progress.finish();
 
   const int64_t m = static_cast<int64_t>(examples.size());

@@ -123,7 +123,8 @@ void add_score_factors_command(CLI::App& app, const GlobalOptions&, Runner& runn
       "component, and the share of factors recovered (precision >= --threshold).\n"
       "Examples:\n"
       "  npeff score-factors -D synth.npeff.h5 --task-dir synth\n"
-      "  npeff score-factors -D synth.gc.h5 --task-dir synth --top-examples 16 --threshold 0.75 --json");
+      "  npeff score-factors -D synth.gc.h5 --task-dir synth --top-examples 16 --threshold 0.75 "
+      "--json");
   sub->add_option("--decomposition,-D", o->decomposition, "npeff.decomposition file")->required();
   sub->add_option("--task-dir", o->task_dir, "synth-task output folder")->required();
   sub->add_option("--top-examples", o->top_k, "Top examples per component")->capture_default_str();

@@ -7,8 +7,8 @@
 
 #include "cli/subcommands.h"
 #include "npeff/io/hdf5.h"
-#include "npeff/io/schema.h"
 #include "npeff/io/pef_file.h"
+#include "npeff/io/schema.h"
 #include "npeff/synth/planted_pefs.h"
 
 namespace npeff::cli {
@@ -16,7 +16,7 @@ namespace {
 
 struct SynthPefsOptions {
   synth::PlantedOptions planted;  ///< examples, dim, components, max_active, noise, seed
-  std::string out;              ///< output npeff.pefs file (required)
+  std::string out;                ///< output npeff.pefs file (required)
   bool json = false;
 };
 
@@ -58,7 +58,8 @@ void add_synth_pefs_command(CLI::App& app, const GlobalOptions&, Runner& runner)
       "components h*_j, and per example 1..max-active of them with weights U[0.5, 1.5], so that\n"
       "G_i^T G_i = sum_j W*_ij h*_j h*_j^T exactly (plus --noise). The truth is stored in\n"
       "/planted/W and /planted/H.\n"
-      "Example:\n  npeff synth-pefs --examples 2000 --proj-dim 4096 --components 32 --out planted.h5");
+      "Example:\n  npeff synth-pefs --examples 2000 --proj-dim 4096 --components 32 --out "
+      "planted.h5");
   sub->add_option("--examples", o->planted.examples, "Number of examples m")->required();
   sub->add_option("--proj-dim,-d", o->planted.dim, "PEF dimension d")->required();
   sub->add_option("--components,-C", o->planted.components, "Planted components C*")->required();

@@ -19,7 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 
 struct SynthTaskOptions {
-  synth::SyntheticTaskOptions task;  ///< examples 2000, classes 2, seed 0, 1-3 triggers, 25% negated
+  synth::SyntheticTaskOptions
+      task;                        ///< examples 2000, classes 2, seed 0, 1-3 triggers, 25% negated
   std::string label_prefix = " ";  ///< "" for character-level tokenizers (distinct first tokens)
   std::string out;                 ///< folder
   bool json = false;

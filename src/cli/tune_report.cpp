@@ -99,7 +99,8 @@ void add_tune_report_command(CLI::App& app, const GlobalOptions&, Runner& runner
       "tuning fractions, one searchable, sortable card per component).\n"
       "Examples:\n"
       "  npeff tune-report -D sst2.npeff.h5 -p sst2.pefs.h5 -o sst2-report\n"
-      "  npeff tune-report -D sst2.gc.h5 -p sst2.grad.h5 --name GC --top-examples 16 -o gc-report --json");
+      "  npeff tune-report -D sst2.gc.h5 -p sst2.grad.h5 --name GC --top-examples 16 -o gc-report "
+      "--json");
   sub->add_option("--decomposition,-D", o->decomposition, "npeff.decomposition file")->required();
   sub->add_option("--pefs,-p", o->pefs,
                   "compute-pefs (or predict) files holding the examples' labels, predictions "

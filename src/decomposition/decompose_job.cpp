@@ -14,10 +14,10 @@
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/dist/communicator.h"
 #include "npeff/io/hdf5.h"
-#include "npeff/io/resume.h"
-#include "npeff/io/schema.h"
 #include "npeff/io/pef_file.h"
 #include "npeff/io/pef_source.h"
+#include "npeff/io/resume.h"
+#include "npeff/io/schema.h"
 
 namespace npeff::decomposition {
 namespace {
@@ -242,15 +242,14 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
     dec.step(joint, lr, log_loss ? &loss : nullptr);
     if (log_loss) {
       // The loss is summed over all ranks, so every rank takes the same decision here.
-      guard.check(t, loss, joint ? "--lr" : "--h-only-lr", lr, resume.has(kCheckpoint)
-                                                                ? resume.path(kCheckpoint)
-                                                                : std::string());
+      guard.check(t, loss, joint ? "--lr" : "--h-only-lr", lr,
+                  resume.has(kCheckpoint) ? resume.path(kCheckpoint) : std::string());
       history.steps.push_back(t);
       history.values.push_back(loss);
       history.seconds.push_back(seconds_before + run_seconds());
       if (rank == 0 && run_seconds() - last_info >= kLossInfoSeconds) {
-        log::info("decompose: step ", t, "/", total_steps, (joint ? " joint" : " H-only"),
-                  " loss ", loss, " (relative ", loss / dec.pef_sq_norm(), ")");
+        log::info("decompose: step ", t, "/", total_steps, (joint ? " joint" : " H-only"), " loss ",
+                  loss, " (relative ", loss / dec.pef_sq_norm(), ")");
         last_info = run_seconds();
       } else if (rank == 0) {
         log::debug("step ", t, " loss ", loss);

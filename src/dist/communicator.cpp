@@ -108,7 +108,8 @@ int local_rank() {
 }
 
 int local_size() {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
+  for (const char* name :
+       {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
     const char* text = std::getenv(name);
     if (text != nullptr && *text != '\0' && std::atoi(text) > 0) return std::atoi(text);
   }
@@ -136,7 +137,8 @@ Communicator& world() {
                         : std::unique_ptr<Communicator>(new LocalCommunicator());
 #else
   // Without MPI every process would silently run the whole job on its own: refuse instead.
-  NPEFF_CHECK(!launched_by_mpi() || launcher_size() == 1, "this npeff was built without MPI "
+  NPEFF_CHECK(!launched_by_mpi() || launcher_size() == 1,
+              "this npeff was built without MPI "
               "(NPEFF_WITH_MPI=OFF or MPI not found), so it cannot run as one of ",
               launcher_size(), " ranks; run one process, or rebuild with -DNPEFF_WITH_MPI=ON");
   static std::unique_ptr<Communicator> instance(new LocalCommunicator());

@@ -6,8 +6,8 @@
 
 #include "npeff/core/error.h"
 #include "npeff/io/hdf5.h"
-#include "npeff/io/schema.h"
 #include "npeff/io/pef_file.h"
+#include "npeff/io/schema.h"
 
 namespace npeff::io {
 
@@ -181,7 +181,8 @@ void PefWriter::write_part() {
   create_rows(f, "raw_norms", io::DType::kFloat64, {0}, cat(&pef::PefBatch::raw_norms));
   create_rows(f, "param_norms", io::DType::kFloat64, {0}, cat(&pef::PefBatch::param_norms));
   create_rows(f, "labels", io::DType::kInt64, {0}, at::tensor(pending_labels_, at::kLong));
-  create_rows(f, "prediction", io::DType::kInt64, {0}, cat(&pef::PefBatch::prediction).to(at::kLong));
+  create_rows(f, "prediction", io::DType::kInt64, {0},
+              cat(&pef::PefBatch::prediction).to(at::kLong));
   const at::Tensor probs = cat(&pef::PefBatch::probs);
   create_rows(f, "probs", io::DType::kFloat32, probs.sizes(), probs);
   if (pending_.front().top_ids.defined()) {

@@ -92,7 +92,7 @@ TrainResult train_classifier(LlamaModel& model, const tokenizer::Tokenizer& toke
       batch.push_back(train[order[cursor++]]);
     }
     const task::TaskBatch tb = task::make_task_batch(task, tokenizer, labels, batch,
-                                                   model.config().max_position_embeddings);
+                                                     model.config().max_position_embeddings);
     const ModelOutputs outputs(model,
                                model.forward_hidden(tb.batch.input_ids, tb.batch.attention_mask,
                                                     nullptr, tb.batch.layout_or_null()),

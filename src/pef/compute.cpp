@@ -41,7 +41,7 @@ PefComputer::PefComputer(const model::LlamaModel& model, const tokenizer::Tokeni
       options_(options) {
   if (task_.kind != task::TaskKind::kVocab) labels_ = task::label_token_ids(task_, tokenizer_);
   categories_ = task_.kind == task::TaskKind::kVocab ? model_.config().vocab_size
-                                               : static_cast<int64_t>(labels_.size());
+                                                     : static_cast<int64_t>(labels_.size());
   NPEFF_CHECK(options_.top_k >= 0 && options_.svd_rank >= 0 && options_.eps >= 0,
               "--top-classes, --svd-rank and --eps must not be negative");
   NPEFF_CHECK(task_.kind != task::TaskKind::kVocab ||
@@ -135,7 +135,7 @@ PefBatch PefComputer::compute(const std::vector<task::Example>& examples) const 
   const auto t0 = clock::now();
   double t_projection = 0;
   const task::TaskBatch tb = task::make_task_batch(task_, tokenizer_, labels_, examples,
-                                       model_.config().max_position_embeddings);
+                                                   model_.config().max_position_embeddings);
   const int64_t G = static_cast<int64_t>(examples.size()), k = rows(), d = projection_.dim();
   const at::Device dev = model_.device();
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(dev);

@@ -13,10 +13,10 @@
 #include "npeff/core/progress.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
+#include "npeff/io/pef_file.h"
 #include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
 #include "npeff/model/loader.h"
-#include "npeff/io/pef_file.h"
 #include "npeff/perturbation/perturbation.h"
 
 namespace npeff::perturbation {

@@ -60,14 +60,14 @@ at::Tensor task_log_probs(const model::LlamaModel& model, const tokenizer::Token
   NPEFF_CHECK(batch_size > 0, "--batch-size must be positive");
   torch::autograd::AutoGradMode no_grad(false);
   const auto labels = task.kind == task::TaskKind::kVocab ? std::vector<std::vector<int32_t>>{}
-                                                         : task::label_token_ids(task, tokenizer);
+                                                          : task::label_token_ids(task, tokenizer);
   std::vector<at::Tensor> parts;
   const int64_t m = static_cast<int64_t>(examples.size());
   for (int64_t start = 0; start < m; start += batch_size) {
     const int64_t n = std::min(batch_size, m - start);
     const std::vector<task::Example> part(examples.begin() + start, examples.begin() + start + n);
-    const task::TaskBatch tb =
-        task::make_task_batch(task, tokenizer, labels, part, model.config().max_position_embeddings);
+    const task::TaskBatch tb = task::make_task_batch(task, tokenizer, labels, part,
+                                                     model.config().max_position_embeddings);
     const model::ModelOutputs outputs(
         model,
         model.forward_hidden(tb.batch.input_ids, tb.batch.attention_mask, nullptr,

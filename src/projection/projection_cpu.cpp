@@ -9,14 +9,13 @@
 
 namespace npeff::projection::cpu {
 
-#define NPEFF_DECLARE_KERNELS(isa)                                                              \
-  namespace isa {                                                                               \
-  void project_accumulate(const Projection& p, const float* x, std::int64_t rows,               \
-                          std::int64_t len, std::int64_t ldx, std::int64_t offset, float* out, \
-                          std::int64_t ldo);                                                    \
-  void project_transpose(const Projection& p, const float* y, std::int64_t rows,                \
-                         std::int64_t ldy, std::int64_t offset, std::int64_t len, float* out,   \
-                         std::int64_t ldo);                                                     \
+#define NPEFF_DECLARE_KERNELS(isa)                                                                 \
+  namespace isa {                                                                                  \
+  void project_accumulate(const Projection& p, const float* x, std::int64_t rows,                  \
+                          std::int64_t len, std::int64_t ldx, std::int64_t offset, float* out,     \
+                          std::int64_t ldo);                                                       \
+  void project_transpose(const Projection& p, const float* y, std::int64_t rows, std::int64_t ldy, \
+                         std::int64_t offset, std::int64_t len, float* out, std::int64_t ldo);     \
   }
 NPEFF_DECLARE_KERNELS(baseline)
 #ifdef NPEFF_CPU_AVX2

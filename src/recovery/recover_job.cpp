@@ -12,9 +12,9 @@
 #include "npeff/core/progress.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
+#include "npeff/io/pef_file.h"
 #include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
-#include "npeff/io/pef_file.h"
 #include "npeff/projection/projection.h"
 
 namespace npeff::recovery {

@@ -16,8 +16,8 @@
 #include <cmath>
 
 #include "npeff/io/hdf5.h"
-#include "npeff/io/schema.h"
 #include "npeff/io/pef_file.h"
+#include "npeff/io/schema.h"
 #include "npeff/projection/projection_record.h"
 
 int main(int argc, char** argv) {
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     const auto record = npeff::projection::make_record(
         npeff::projection::Projection({1, 16, 0, npeff::projection::Kind::kSparse}), 1000);
     npeff::io::write_pefs(f, g, at::arange(20, at::kLong), at::ones({20}, at::kDouble),
-                           projected ? &record : nullptr);
+                          projected ? &record : nullptr);
     f.commit();
   };
   write_pefs("bad_pefs.h5", true, false);

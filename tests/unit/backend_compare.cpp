@@ -47,11 +47,16 @@ class Report : public ::testing::Environment {
       const bool na = r.status == "n/a";
       md << "| " << r.op << " | " << r.shape << " | " << r.backend << " | " << r.path << " | "
          << (na ? "" : r.metric) << " | " << (na ? "" : format(r.error)) << " | "
-         << (na ? "" : format(r.bound)) << " | " << r.status << (na ? ": " + r.why : "")
-         << " |\n";
-      js.push_back({{"op", r.op}, {"shape", r.shape}, {"backend", r.backend}, {"path", r.path},
-                    {"metric", r.metric}, {"error", std::isfinite(r.error) ? r.error : -1.0},
-                    {"bound", r.bound}, {"status", r.status}, {"why", r.why}});
+         << (na ? "" : format(r.bound)) << " | " << r.status << (na ? ": " + r.why : "") << " |\n";
+      js.push_back({{"op", r.op},
+                    {"shape", r.shape},
+                    {"backend", r.backend},
+                    {"path", r.path},
+                    {"metric", r.metric},
+                    {"error", std::isfinite(r.error) ? r.error : -1.0},
+                    {"bound", r.bound},
+                    {"status", r.status},
+                    {"why", r.why}});
       failed += r.status == "FAIL";
     }
     std::cout << "\n[ backends ] " << rows().size() << " comparisons, " << failed << " failed\n"
@@ -96,14 +101,21 @@ const Backend& cpu_only_second() {
   return b;
 }
 
-OnBackend::OnBackend(const Backend& b) : saved_(num_threads()) { set_num_threads(b.threads); }
-OnBackend::~OnBackend() { set_num_threads(saved_); }
+OnBackend::OnBackend(const Backend& b) : saved_(num_threads()) {
+  set_num_threads(b.threads);
+}
+OnBackend::~OnBackend() {
+  set_num_threads(saved_);
+}
 
 const char* metric_name(Metric m) {
   switch (m) {
-    case Metric::kMaxAbs: return "max abs";
-    case Metric::kScaled: return "max abs / max |ref|";
-    case Metric::kNmse: return "NMSE";
+    case Metric::kMaxAbs:
+      return "max abs";
+    case Metric::kScaled:
+      return "max abs / max |ref|";
+    case Metric::kNmse:
+      return "NMSE";
   }
   return "?";
 }
@@ -114,7 +126,8 @@ double error(Metric m, const at::Tensor& ref_in, const at::Tensor& got_in) {
   if (ref.numel() == 0) return 0;
   const at::Tensor diff = got - ref;
   switch (m) {
-    case Metric::kMaxAbs: return diff.abs().max().item<double>();
+    case Metric::kMaxAbs:
+      return diff.abs().max().item<double>();
     case Metric::kScaled: {
       const double scale = ref.abs().max().item<double>();
       return diff.abs().max().item<double>() / (scale > 0 ? scale : 1.0);
@@ -130,8 +143,13 @@ double error(Metric m, const at::Tensor& ref_in, const at::Tensor& got_in) {
 void check(const std::string& op, const std::string& shape, const Backend& backend,
            const at::Tensor& ref, const at::Tensor& got, const Bounds& bounds, Path path) {
   const Bound& b = bounds.on(backend);
-  Row r{op, shape, backend.name, path == Path::kDevice ? "device" : "CPU only",
-        metric_name(b.metric), "", bounds.why};
+  Row r{op,
+        shape,
+        backend.name,
+        path == Path::kDevice ? "device" : "CPU only",
+        metric_name(b.metric),
+        "",
+        bounds.why};
   r.bound = b.value;
   if (!ref.defined() || !got.defined() || ref.sizes() != got.sizes()) {
     r.error = NAN;

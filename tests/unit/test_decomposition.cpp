@@ -14,8 +14,8 @@
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition.h"
 #include "npeff/dist/communicator.h"
-#include "npeff/synth/planted_pefs.h"
 #include "npeff/projection/projection.h"
+#include "npeff/synth/planted_pefs.h"
 
 namespace npeff::decomposition {
 namespace {

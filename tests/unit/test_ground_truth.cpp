@@ -98,7 +98,7 @@ TEST(Train, LossFallsAndTheSavedModelReloads) {
     "labels": ["Negative", "Positive"], "label_prefix": "", "template": "Review: {s}\nSentiment:",
     "data": {"format": "tsv", "path": "unused", "fields": {"s": "s"}, "label_field": "l",
              "label_names": {"0": "Negative", "1": "Positive"}}})",
-                                             "task");
+                                               "task");
   std::vector<task::Example> ex;
   for (int64_t i = 0; i < 64; ++i)
     ex.push_back(

@@ -10,9 +10,9 @@
 
 #include "npeff/model/loader.h"
 #include "npeff/pef/compute.h"
+#include "npeff/perturbation/perturbation.h"
 #include "npeff/task/predict.h"
 #include "npeff/task/task_batch.h"
-#include "npeff/perturbation/perturbation.h"
 #include "unit/model_fixtures.h"
 #include "unit/task_fixtures.h"
 #include "unit/test_util.h"

@@ -15,12 +15,12 @@
 
 // Both instruction-set builds of the kernels (src/projection/projection_cpu.cpp).
 namespace npeff::projection::cpu {
-#define NPEFF_TEST_DECLARE(isa)                                                                  \
-  namespace isa {                                                                                \
-  void project_accumulate(const Projection&, const float*, std::int64_t, std::int64_t,           \
-                          std::int64_t, std::int64_t, float*, std::int64_t);                     \
-  void project_transpose(const Projection&, const float*, std::int64_t, std::int64_t,            \
-                         std::int64_t, std::int64_t, float*, std::int64_t);                      \
+#define NPEFF_TEST_DECLARE(isa)                                                        \
+  namespace isa {                                                                      \
+  void project_accumulate(const Projection&, const float*, std::int64_t, std::int64_t, \
+                          std::int64_t, std::int64_t, float*, std::int64_t);           \
+  void project_transpose(const Projection&, const float*, std::int64_t, std::int64_t,  \
+                         std::int64_t, std::int64_t, float*, std::int64_t);            \
   }
 NPEFF_TEST_DECLARE(baseline)
 #ifdef NPEFF_CPU_AVX2
@@ -218,7 +218,7 @@ TEST(Projection, InstructionSetVariantsGiveTheSameBits) {
 #else
   using Forward = void (*)(const Projection&, const float*, std::int64_t, std::int64_t,
                            std::int64_t, std::int64_t, float*, std::int64_t);
-  std::vector<std::pair<std::string, std::pair<Forward, Forward>>> variants = {
+  std::vector<std::pair<std::string, std::pair<Forward, Forward> > > variants = {
       {"baseline", {cpu::baseline::project_accumulate, cpu::baseline::project_transpose}}};
   const std::string best = cpu::kernel_isa();
   if (best == "avx2" || best == "avx512")
@@ -230,7 +230,7 @@ TEST(Projection, InstructionSetVariantsGiveTheSameBits) {
   for (const Case& c : cases()) {
     const Projection p({c.seed, c.d, c.region_size, c.kind});
     std::vector<float> x = random_vector(c.rows * c.n, c.seed), y = random_vector(c.rows * c.d, 3);
-    std::vector<std::vector<float>> fwd, bwd;
+    std::vector<std::vector<float> > fwd, bwd;
     for (const auto& [name, fn] : variants) {
       fwd.emplace_back(c.rows * c.d, 0.f);
       bwd.emplace_back(c.rows * c.n, 0.f);

@@ -354,11 +354,13 @@ TEST(TextStream, HandsOutExactlyTheDecodedTextWithoutSplittingCharacters) {
     return id.value_or(0);
   };
   const std::vector<std::vector<int32_t>> cases = {
-      {byte_id(0xE2), byte_id(0x82), byte_id(0xAC)},                        // "€" in 3 tokens
-      {byte_id(0xFD), byte_id(0x55)},                                       // invalid, then 'U'
-      {byte_id(0x55)},                                                      // one byte token
-      {byte_id(0xF0), byte_id(0x9F)},                                       // never completed
-      tok.encode("Hi \xC3\xA9t\xC3\xA9 \xE2\x82\xAC" "5", {false}),  // mixed
+      {byte_id(0xE2), byte_id(0x82), byte_id(0xAC)},  // "€" in 3 tokens
+      {byte_id(0xFD), byte_id(0x55)},                 // invalid, then 'U'
+      {byte_id(0x55)},                                // one byte token
+      {byte_id(0xF0), byte_id(0x9F)},                 // never completed
+      tok.encode("Hi \xC3\xA9t\xC3\xA9 \xE2\x82\xAC"
+                 "5",
+                 {false}),  // mixed
   };
   for (const auto& ids : cases) {
     TextStream stream(tok, {}, DecodeOptions{true});

@@ -62,7 +62,9 @@ std::vector<std::string> split(const std::string& s) {
   for (std::string item; std::getline(in, item, ',');) out.push_back(item);
   return out;
 }
-void result(nlohmann::json j) { std::cout << "RESULT " << j.dump() << std::endl; }
+void result(nlohmann::json j) {
+  std::cout << "RESULT " << j.dump() << std::endl;
+}
 
 void bench_projection(std::map<std::string, std::string>& o, const c10::Device dev) {
   const int64_t n = std::stoll(o["n"]), d = std::stoll(o["d"]);
@@ -81,17 +83,28 @@ void bench_projection(std::map<std::string, std::string>& o, const c10::Device d
     const double cp = best_seconds(reps, copy, [&] { copy.copy_(x); });
     copy.reset();
     at::Tensor back = at::empty({rows, tn}, x.options());
-    const double tr = best_seconds(1, back, [&] { projection::project_transpose_into(p, out, 0, back); });
+    const double tr =
+        best_seconds(1, back, [&] { projection::project_transpose_into(p, out, 0, back); });
     const double tr_full = tr * static_cast<double>(n) / static_cast<double>(tn);
-    std::printf("projection %s: %lld rows x n %lld -> d %lld: %.1f ms, %.3e input elements/s; "
-                "copy %.1f ms (ratio %.2f); transpose %.1f ms at n %lld -> %.1f ms at n (x%.2f fwd)\n",
-                dev.str().c_str(), static_cast<long long>(rows), static_cast<long long>(n),
-                static_cast<long long>(d), 1e3 * fwd, rows * n / fwd, 1e3 * cp, fwd / cp, 1e3 * tr,
-                static_cast<long long>(tn), 1e3 * tr_full, tr_full / fwd);
-    result({{"bench", "projection"}, {"device", dev.str()}, {"rows", rows}, {"n", n}, {"d", d},
-            {"forward_ms", 1e3 * fwd}, {"elements_per_s", rows * n / fwd}, {"copy_ms", 1e3 * cp},
-            {"ratio_to_copy", fwd / cp}, {"transpose_n", tn}, {"transpose_ms", 1e3 * tr},
-            {"transpose_ms_extrapolated", 1e3 * tr_full}, {"transpose_over_forward", tr_full / fwd}});
+    std::printf(
+        "projection %s: %lld rows x n %lld -> d %lld: %.1f ms, %.3e input elements/s; "
+        "copy %.1f ms (ratio %.2f); transpose %.1f ms at n %lld -> %.1f ms at n (x%.2f fwd)\n",
+        dev.str().c_str(), static_cast<long long>(rows), static_cast<long long>(n),
+        static_cast<long long>(d), 1e3 * fwd, rows * n / fwd, 1e3 * cp, fwd / cp, 1e3 * tr,
+        static_cast<long long>(tn), 1e3 * tr_full, tr_full / fwd);
+    result({{"bench", "projection"},
+            {"device", dev.str()},
+            {"rows", rows},
+            {"n", n},
+            {"d", d},
+            {"forward_ms", 1e3 * fwd},
+            {"elements_per_s", rows * n / fwd},
+            {"copy_ms", 1e3 * cp},
+            {"ratio_to_copy", fwd / cp},
+            {"transpose_n", tn},
+            {"transpose_ms", 1e3 * tr},
+            {"transpose_ms_extrapolated", 1e3 * tr_full},
+            {"transpose_over_forward", tr_full / fwd}});
   }
 }
 
@@ -105,7 +118,7 @@ void bench_decompose(std::map<std::string, std::string>& o, const c10::Device de
   const at::Tensor gf = g.view({m * r, d});
   const at::Tensor h = at::randn({c, d}, g.options()), e = at::randn({m * r, c}, g.options());
   for (const std::string& storage : split(o["storage"])) {
-    const at::ScalarType st = storage == "fp16" ? at::kHalf
+    const at::ScalarType st = storage == "fp16"   ? at::kHalf
                               : storage == "bf16" ? at::kBFloat16
                                                   : at::kFloat;
     const at::Tensor gs = st == at::kFloat ? g : g.to(st);
@@ -122,9 +135,11 @@ void bench_decompose(std::map<std::string, std::string>& o, const c10::Device de
                                                          dist::world(), -1, 0);
         dec.set_compute_dtype(dt);
         dec.initialize(0);
-        step_s = best_seconds(1, dec.w(), [&] {
-                   for (int s = 0; s < steps; ++s) dec.step(true, 1e-4);
-                 }) / steps;
+        step_s = best_seconds(1, dec.w(),
+                              [&] {
+                                for (int s = 0; s < steps; ++s) dec.step(true, 1e-4);
+                              }) /
+                 steps;
       }
       at::globalContext().setAllowTF32CuBLAS(dt == ComputeDtype::kTf32);
       const at::ScalarType ct = dt == ComputeDtype::kBf16 ? at::kBFloat16 : at::kFloat;
@@ -134,14 +149,23 @@ void bench_decompose(std::map<std::string, std::string>& o, const c10::Device de
         at::Tensor t2 = at::mm(ec.t(), gc);
       });
       const double tflops = 4.0 * m * r * d * c / gemm_s / 1e12;
-      std::printf("decompose %s: %lld x %lld x %lld, C %lld, storage %s, compute %s: %.1f ms/step; "
-                  "two products alone %.1f ms (%.3g TFLOP/s); step / products %.2f\n",
-                  dev.str().c_str(), static_cast<long long>(m), static_cast<long long>(r),
-                  static_cast<long long>(d), static_cast<long long>(c), storage.c_str(),
-                  compute.c_str(), 1e3 * step_s, 1e3 * gemm_s, tflops, step_s / gemm_s);
-      result({{"bench", "decompose"}, {"device", dev.str()}, {"m", m}, {"r", r}, {"d", d}, {"C", c},
-              {"storage", storage}, {"compute", compute}, {"step_ms", 1e3 * step_s},
-              {"products_ms", 1e3 * gemm_s}, {"products_tflops", tflops},
+      std::printf(
+          "decompose %s: %lld x %lld x %lld, C %lld, storage %s, compute %s: %.1f ms/step; "
+          "two products alone %.1f ms (%.3g TFLOP/s); step / products %.2f\n",
+          dev.str().c_str(), static_cast<long long>(m), static_cast<long long>(r),
+          static_cast<long long>(d), static_cast<long long>(c), storage.c_str(), compute.c_str(),
+          1e3 * step_s, 1e3 * gemm_s, tflops, step_s / gemm_s);
+      result({{"bench", "decompose"},
+              {"device", dev.str()},
+              {"m", m},
+              {"r", r},
+              {"d", d},
+              {"C", c},
+              {"storage", storage},
+              {"compute", compute},
+              {"step_ms", 1e3 * step_s},
+              {"products_ms", 1e3 * gemm_s},
+              {"products_tflops", tflops},
               {"ratio_to_products", step_s / gemm_s}});
     }
   }
@@ -157,10 +181,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string what = argv[1];
-  std::map<std::string, std::string> o = {
-      {"device", "cpu"}, {"n", "315000000"}, {"d", "16384"}, {"rows", "2,16"},
-      {"transpose-n", "10000000"}, {"reps", "3"}, {"m", "60000"}, {"r", "2"}, {"c", "512"},
-      {"steps", "3"}, {"storage", "fp32,fp16,bf16"}, {"compute", "fp32,tf32,bf16"}, {"threads", "0"}};
+  std::map<std::string, std::string> o = {{"device", "cpu"},
+                                          {"n", "315000000"},
+                                          {"d", "16384"},
+                                          {"rows", "2,16"},
+                                          {"transpose-n", "10000000"},
+                                          {"reps", "3"},
+                                          {"m", "60000"},
+                                          {"r", "2"},
+                                          {"c", "512"},
+                                          {"steps", "3"},
+                                          {"storage", "fp32,fp16,bf16"},
+                                          {"compute", "fp32,tf32,bf16"},
+                                          {"threads", "0"}};
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string key = std::string(argv[i]).substr(2);
     if (std::string(argv[i]).rfind("--", 0) != 0 || !o.count(key)) {

@@ -26,7 +26,7 @@ using namespace npeff;
 int main(int argc, char** argv) {
   tune_openmp_wait_policy(argv);  // as the npeff binary: no OpenMP spinning against BLAS threads
   std::string model_path, params, texts = "../shared/data/sst2/validation.tsv", device = "cpu",
-              tokenizer;
+                                  tokenizer;
   int64_t batch = 16, k = 2, repeats = 3;
   int threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -64,8 +64,8 @@ std::string concat(const Args&... args) {
   } while (0)
 
 /// Throws npeff::DivergedError (exit code 3) with the concatenated message when cond is false.
-#define NPEFF_CHECK_DIVERGED(cond, ...)                                      \
-  do {                                                                       \
+#define NPEFF_CHECK_DIVERGED(cond, ...)                                              \
+  do {                                                                               \
     if (!(cond)) throw ::npeff::DivergedError(::npeff::detail::concat(__VA_ARGS__)); \
   } while (0)
 #define NPEFF_FAIL(...) throw ::npeff::Error(::npeff::detail::concat(__VA_ARGS__))

@@ -7,10 +7,10 @@
 // and renamed. A process killed at any point (kill -9 included) therefore leaves only whole
 // parts. A writer for the same OUT and settings continues after the last whole part; other
 // settings are refused (io::ResumeDir, naming both fingerprints); finish() concatenates the
-// parts into OUT (written atomically) and removes the folder. HDF5 itself is not crash-safe: rewriting a file in place and
-// being killed can leave its chunk index pointing at reused space, hence whole files per part.
-// Batches must be the same in both runs for the result to be identical bit for bit
-// (compute-pefs fixes them relative to the data, not to the resume point).
+// parts into OUT (written atomically) and removes the folder. HDF5 itself is not crash-safe:
+// rewriting a file in place and being killed can leave its chunk index pointing at reused space,
+// hence whole files per part. Batches must be the same in both runs for the result to be identical
+// bit for bit (compute-pefs fixes them relative to the data, not to the resume point).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -69,9 +69,9 @@ struct PefBatch {
 
 class PefComputer {
  public:
-  PefComputer(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer, task::Task task,
-              model::ParameterSelection selection, const projection::Projection& projection,
-              PefOptions options);
+  PefComputer(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
+              task::Task task, model::ParameterSelection selection,
+              const projection::Projection& projection, PefOptions options);
 
   int64_t categories() const { return categories_; }  ///< r
   int64_t rows() const;                               ///< rows of G before SVD reduction
