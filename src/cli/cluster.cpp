@@ -32,9 +32,7 @@ int run_cluster(const ClusterOptions& o) {
   PathCheck inputs;
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
-  std::vector<io::PefFileInfo> files;
-  for (const auto& path : o.pefs) files.push_back(io::read_pef_info(path));
-  io::check_compatible(files);
+  const std::vector<io::PefFileInfo> files = io::read_compatible_pef_infos(o.pefs);
   NPEFF_CHECK(files.front().rank == 1, files.front().path, " holds rank-", files.front().rank,
               " PEFs; gradient clustering takes one gradient per example "
               "(compute-pefs --pef gradient)");

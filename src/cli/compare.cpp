@@ -197,9 +197,7 @@ int run_eigen_decay(const CompareOptions& o) {
   PathCheck inputs;
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
-  std::vector<io::PefFileInfo> files;
-  for (const auto& path : o.pefs) files.push_back(io::read_pef_info(path));
-  io::check_compatible(files);
+  const std::vector<io::PefFileInfo> files = io::read_compatible_pef_infos(o.pefs);
   std::int64_t m = 0;
   for (const auto& f : files) m += f.examples;
   analysis::EigenDecayAccumulator acc;

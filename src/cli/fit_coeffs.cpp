@@ -34,9 +34,7 @@ int run_fit_coeffs(const FitCoeffsOptions& o, const GlobalOptions& g) {
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
   const decomposition::DecompositionData d = decomposition::read_decomposition(o.decomposition);
-  std::vector<io::PefFileInfo> files;
-  for (const auto& path : o.pefs) files.push_back(io::read_pef_info(path));
-  io::check_compatible(files);
+  const std::vector<io::PefFileInfo> files = io::read_compatible_pef_infos(o.pefs);
   const io::PefFileInfo& f = files.front();
   NPEFF_CHECK(f.dim == d.h.size(1), f.path, " has PEF dimension ", f.dim, " but the components of ",
               o.decomposition, " have ", d.h.size(1));

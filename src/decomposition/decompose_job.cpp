@@ -176,9 +176,7 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
   NPEFF_CHECK(!o.out_of_core || o.block_examples > 0, "--block-examples must be positive");
   const c10::Device dev = select_device(o.device);
 
-  std::vector<io::PefFileInfo> files;
-  for (const auto& path : o.pefs) files.push_back(io::read_pef_info(path));
-  io::check_compatible(files);
+  const std::vector<io::PefFileInfo> files = io::read_compatible_pef_infos(o.pefs);
   std::int64_t total_in = 0;
   for (const auto& f : files) total_in += f.examples;
   // Refuse a working folder of other settings before loading anything.

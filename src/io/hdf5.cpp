@@ -246,6 +246,19 @@ std::vector<std::string> read_string_values(hid_t id, bool is_attr, const std::s
   return out;
 }
 
+// fsync a file or folder (hdf5_internal.h).
+void fsync_path(const std::string& path, bool required) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) {
+    NPEFF_CHECK(!required, path, ": cannot open for syncing: ", std::strerror(errno));
+    return;
+  }
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  NPEFF_CHECK(rc == 0 || !required, path, ": cannot sync to disk: ", std::strerror(err));
+}
+
 }  // namespace detail
 
 namespace {
@@ -301,18 +314,6 @@ Group open_root(hid_t file, const std::string& name) {
   Handle root = checked(H5Gopen2(file, "/", H5P_DEFAULT),
                         name + ": cannot open the root group (truncated or corrupt HDF5 file?)");
   return Group(std::move(root), "/", name);
-}
-
-void fsync_path(const std::string& path, bool required) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    NPEFF_CHECK(!required, path, ": cannot open for syncing: ", std::strerror(errno));
-    return;
-  }
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  NPEFF_CHECK(rc == 0 || !required, path, ": cannot sync to disk: ", std::strerror(err));
 }
 
 void check_readable_hdf5(const std::string& path) {
@@ -513,14 +514,14 @@ void File::commit() {
   if (H5Fclose(file_.release()) < 0) {
     NPEFF_FAIL(path_, ": cannot finish writing ", temp_path_, " (disk full?)", hdf5_detail());
   }
-  fsync_path(temp_path_, true);
+  detail::fsync_path(temp_path_, true);
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     NPEFF_FAIL(path_, ": cannot rename ", temp_path_, " into place: ", std::strerror(errno));
   }
   temp_path_.clear();
   keep_partial_ = false;
   const fs::path dir = fs::path(path_).parent_path();
-  fsync_path(dir.empty() ? "." : dir.string(), false);
+  detail::fsync_path(dir.empty() ? "." : dir.string(), false);
 }
 
 void File::close() {

@@ -16,6 +16,10 @@ namespace npeff::io::detail {
 // as " [HDF5: ...]", or "" when there is none. Must be called right after the failing call.
 std::string hdf5_detail();
 
+// fsync a file or folder; throws npeff::Error when that fails and `required` (folders: best
+// effort, some file systems refuse).
+void fsync_path(const std::string& path, bool required);
+
 std::string join_path(const std::string& parent, const std::string& name);
 // "<file>: <path>", the prefix of error messages about `o`.
 std::string where(const Object& o);

@@ -33,6 +33,13 @@ PefFileInfo read_pef_info(const std::string& path) {
   return info;
 }
 
+std::vector<PefFileInfo> read_compatible_pef_infos(const std::vector<std::string>& paths) {
+  std::vector<PefFileInfo> files;
+  for (const std::string& path : paths) files.push_back(read_pef_info(path));
+  check_compatible(files);
+  return files;
+}
+
 void check_compatible(const std::vector<PefFileInfo>& files) {
   NPEFF_CHECK(!files.empty(), "no PEF files given");
   const PefFileInfo& a = files.front();

@@ -237,9 +237,7 @@ void PefWriter::finish(const std::vector<std::string>& label_names,
 
 int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::string& out,
                         const nlohmann::json& provenance) {
-  std::vector<PefFileInfo> infos;
-  for (const std::string& path : inputs) infos.push_back(read_pef_info(path));
-  check_compatible(infos);
+  const std::vector<PefFileInfo> infos = read_compatible_pef_infos(inputs);
   const io::File first = io::File::open(inputs.front());
   const auto param_names = [](const io::File& f) {
     if (!f.root().has("parameters")) return std::vector<std::string>{};

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "io/hdf5_internal.h"
 #include "npeff/core/error.h"
 
 namespace npeff::io {
@@ -45,19 +46,6 @@ std::string differing_keys(const nlohmann::json& a, const nlohmann::json& b) {
   std::string out;
   for (const std::string& k : keys) out += (out.empty() ? "" : ", ") + k;
   return out.empty() ? "(none: formatting only)" : out;
-}
-
-// fsync a file or folder; best effort for folders (some file systems refuse).
-void sync_path(const std::string& path, bool required) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    NPEFF_CHECK(!required, path, ": cannot open for syncing: ", std::strerror(errno));
-    return;
-  }
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  NPEFF_CHECK(rc == 0 || !required, path, ": cannot sync to disk: ", std::strerror(err));
 }
 
 }  // namespace
@@ -184,10 +172,10 @@ void ResumeDir::write_settings() {
     out.close();
     NPEFF_CHECK(out.good(), "cannot write ", temp, " (disk full?)");
   }
-  sync_path(temp, true);
+  detail::fsync_path(temp, true);
   NPEFF_CHECK(std::rename(temp.c_str(), final_path.c_str()) == 0, "cannot rename ", temp,
               " into place: ", std::strerror(errno));
-  sync_path(dir_, false);
+  detail::fsync_path(dir_, false);
   settings_written_ = true;
 }
 

@@ -35,6 +35,9 @@ PefFileInfo read_pef_info(const std::string& path);
 /// in all). Throws npeff::Error naming the mismatch and the files.
 void check_compatible(const std::vector<PefFileInfo>& files);
 
+/// read_pef_info of every path, then check_compatible: the files a stage reads together.
+std::vector<PefFileInfo> read_compatible_pef_infos(const std::vector<std::string>& paths);
+
 /// PEFs of several files concatenated in the given order.
 struct PefSet {
   at::Tensor pefs;         ///< float32 [m, r, d] (float16 files are upcast)
