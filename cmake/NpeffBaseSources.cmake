@@ -11,6 +11,7 @@ set(NPEFF_BASE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/regex.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/model.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/components.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/normalizers.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/tokenizer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/hf_json.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../src/tokenizer/gguf_vocab.cpp
@@ -20,3 +21,6 @@ set(NPEFF_BASE_SOURCES
 # PCRE2 (8-bit) runs the tokenizers' pre-tokenization regexes (UTF + UCP, JIT).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# utf8proc: Unicode normalization forms, case mapping and categories for the HF normalizers
+# (Debian's libutf8proc-dev; its .pc file is named libutf8proc).
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)

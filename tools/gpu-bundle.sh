@@ -3,7 +3,7 @@
 # GPU machine that has nvcc, a CUDA PyTorch, CMake, ninja and Python, but none of our Debian
 # packages, no network and no ../shared (issue 18):
 #   prefix/usr/...   Debian 12 packages unpacked with dpkg -x: the headers, CMake configs and
-#                    .so files of HDF5, CLI11, spdlog/fmt, nlohmann-json, GoogleTest, PCRE2, zlib,
+#                    .so files of HDF5, CLI11, spdlog/fmt, nlohmann-json, GoogleTest, PCRE2, utf8proc, zlib,
 #                    pkgconf, and the runtime libraries they need (the ldd closure of the roots
 #                    below minus glibc, libgcc and libstdc++, which every image has). The GPU image
 #                    is Ubuntu-like with glibc >= 2.39, so Debian 12's builds run there.
@@ -26,9 +26,9 @@ multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-li
 
 # Build-time packages: headers, CMake configs, pkg-config files, link-time .so symlinks.
 dev_packages=(libhdf5-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev
-              libpcre2-dev zlib1g-dev pkgconf pkgconf-bin)
+              libpcre2-dev libutf8proc-dev zlib1g-dev pkgconf pkgconf-bin)
 # Libraries our binaries (or pkgconf) load; their ldd closure is added below.
-runtime_roots=(libhdf5_serial.so.103 libspdlog.so.1.10 libfmt.so.9 libpcre2-8.so.0 libz.so.1
+runtime_roots=(libhdf5_serial.so.103 libspdlog.so.1.10 libfmt.so.9 libpcre2-8.so.0 libutf8proc.so.2 libz.so.1
                libpkgconf.so.3)
 # Always present on any glibc system with a C++ compiler: never carried.
 skip_packages=" libc6 libgcc-s1 libstdc++6 "

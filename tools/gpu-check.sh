@@ -115,7 +115,7 @@ hide_system_packages() {
   # process tree sees it (private mount namespace).
   # (Not libhdf5-hl-100: Debian's LibTorch needs it through libnetcdf, and the GPU's has none.)
   local hidden=(libhdf5-dev hdf5-helpers libhdf5-103-1 libhdf5-openmpi-dev libhdf5-mpi-dev libcli11-dev libspdlog-dev libspdlog1.10 libfmt-dev libfmt9
-    nlohmann-json3-dev libgtest-dev libgmock-dev googletest libpcre2-dev zlib1g-dev libsz2
+    nlohmann-json3-dev libgtest-dev libgmock-dev googletest libpcre2-dev libutf8proc-dev libutf8proc2 zlib1g-dev libsz2
     libaec0 libaec-dev pkgconf pkgconf-bin pkg-config libpkgconf3 libopenmpi-dev openmpi-bin
     mpi-default-dev mpi-default-bin)
   # Another LibTorch than Debian's: TorchConfig would find Debian's libtorch.so on the system

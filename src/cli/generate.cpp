@@ -1,4 +1,5 @@
 // npeff generate: greedy or sampled continuation of a prompt, for smoke-testing a checkpoint.
+#include <algorithm>
 #include <iostream>
 
 #include "cli/subcommands.h"
@@ -41,8 +42,7 @@ int run_generate(const GenerateCliOptions& o, const GlobalOptions& g) {
   go.greedy = o.greedy;
   go.temperature = o.temperature;
   go.seed = o.seed;
-  if (tok.eos_id()) go.stop_ids.push_back(*tok.eos_id());
-  if (loaded.format == "llama2c" && tok.bos_id()) go.stop_ids.push_back(*tok.bos_id());  // run.c
+  go.stop_ids = model::stop_ids(loaded);
   if (!o.json) std::cout << o.prompt << std::flush;
   tokenizer::TextStream stream(tok, ids32, tokenizer::DecodeOptions{true});
   const std::vector<int64_t> out = model::generate(*loaded.model, prompt, go, [&](int64_t id) {

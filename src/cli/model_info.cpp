@@ -12,7 +12,7 @@ namespace {
 struct ModelInfoOptions {
   std::string model;      ///< HF directory, GGUF file or llama2.c .bin (required)
   std::string tokenizer;  ///< overrides the tokenizer found with the model
-  std::string params;     ///< parameter selection (default: model::ParameterSelection::kDefault)
+  std::string params;     ///< parameter selection (default: the family's)
   bool list = false;      ///< list every parameter with its shape and selection
   bool json = false;
 };
@@ -39,7 +39,9 @@ int run_model_info(const ModelInfoOptions& o) {
       {"max_position_embeddings", c.max_position_embeddings},
       {"rms_norm_eps", c.rms_norm_eps},
       {"rope_theta", c.rope_theta},
-      {"llama3_rope_scaling", c.rope_scaling.has_value()},
+      {"rope_scaling", c.rope_scaling ? nlohmann::json(c.rope_scaling->type) : nlohmann::json()},
+      {"sliding_window", c.sliding_window},
+      {"eos_token_ids", c.eos_token_ids},
       {"tie_word_embeddings", c.tie_word_embeddings},
       {"attention_bias", c.attention_bias},
       {"parameters", c.parameter_count()},
@@ -86,9 +88,11 @@ void add_model_info_command(CLI::App& app, const GlobalOptions&, Runner& runner)
       "model-info",
       "Describe a checkpoint: format, architecture, parameter counts, the parameters --params "
       "selects for per-example gradients, and its tokenizer.\n"
-      "--params: comma-separated globs over HF names, '!' excludes; default '" +
+      "--params: comma-separated globs over HF names, '!' excludes; default: the family's every "
+      "block weight but norms (Llama-layout: '" +
           std::string(model::ParameterSelection::kDefault) +
-          "' (every block weight but norms; embeddings and lm_head excluded, paper Sec. 3.1).\n"
+          "', GPT-2: 'transformer.h.*,!*ln_*'; embeddings and lm_head excluded, paper Sec. "
+          "3.1).\n"
           "Examples:\n"
           "  npeff model-info --model SmolLM2-135M-Instruct.Q4_1.gguf\n"
           "  npeff model-info --model model_dir --params 'model.layers.2[89].mlp.*' --list --json");

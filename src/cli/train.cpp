@@ -46,7 +46,7 @@ int run_train(TrainCliOptions o) {
   const task::Task task = o.sel.load();
   const std::vector<task::Example> examples =
       task::load_examples(task, o.sel.start, o.sel.max_examples);
-  model::LlamaModel m(o.arch, model::init_parameters(o.arch, o.init_seed), "npeff train");
+  model::CausalLM m(o.arch, model::init_parameters(o.arch, o.init_seed), "npeff train");
   Progress progress("train", o.train.steps, "steps", 5.0);
   double last = 0;
   const model::TrainResult r =

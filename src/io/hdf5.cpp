@@ -27,23 +27,6 @@ static_assert(std::is_same<hid_t, std::int64_t>::value,
 namespace npeff::io {
 namespace detail {
 
-// The most specific message on HDF5's error stack (e.g. "truncated file: eof = ..."), formatted
-// as " [HDF5: ...]", or "" when there is none. Must be called right after the failing call.
-std::string hdf5_detail() {
-  std::string detail;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_UPWARD,
-      [](unsigned n, const H5E_error2_t* err, void* data) -> herr_t {
-        if (n == 0 && err != nullptr && err->desc != nullptr) {
-          *static_cast<std::string*>(data) = err->desc;
-        }
-        return 0;
-      },
-      &detail);
-  H5Eclear2(H5E_DEFAULT);
-  return detail.empty() ? std::string() : " [HDF5: " + detail + "]";
-}
-
 std::string join_path(const std::string& parent, const std::string& name) {
   if (!name.empty() && name[0] == '/') return name;
   if (parent.empty() || parent == "/") return "/" + name;
@@ -166,14 +149,14 @@ bool is_numeric_class(H5T_class_t cls) {
 SpaceInfo space_info(hid_t space, const std::string& what) {
   SpaceInfo info;
   const int rank = H5Sget_simple_extent_ndims(space);
-  if (rank < 0) NPEFF_FAIL(what, ": cannot read its shape (corrupt file?)", hdf5_detail());
+  if (rank < 0) NPEFF_FAIL(what, ": cannot read its shape", unreadable_detail());
   info.dims.resize(rank);
   info.maxdims.resize(rank);
   if (rank > 0 && H5Sget_simple_extent_dims(space, info.dims.data(), info.maxdims.data()) < 0) {
-    NPEFF_FAIL(what, ": cannot read its shape (corrupt file?)", hdf5_detail());
+    NPEFF_FAIL(what, ": cannot read its shape", unreadable_detail());
   }
   info.npoints = H5Sget_simple_extent_npoints(space);
-  if (info.npoints < 0) NPEFF_FAIL(what, ": cannot read its shape (corrupt file?)", hdf5_detail());
+  if (info.npoints < 0) NPEFF_FAIL(what, ": cannot read its shape", unreadable_detail());
   return info;
 }
 
@@ -206,9 +189,10 @@ void reclaim_vlen(hid_t memtype, hid_t space, void* buf) {
 
 // Reads every string of a string-typed attribute (is_attr) or dataset.
 std::vector<std::string> read_string_values(hid_t id, bool is_attr, const std::string& what) {
-  Handle type = checked(is_attr ? H5Aget_type(id) : H5Dget_type(id), what + ": cannot read type");
+  Handle type =
+      checked_read(is_attr ? H5Aget_type(id) : H5Dget_type(id), what + ": cannot read type", "");
   Handle space =
-      checked(is_attr ? H5Aget_space(id) : H5Dget_space(id), what + ": cannot read shape");
+      checked_read(is_attr ? H5Aget_space(id) : H5Dget_space(id), what + ": cannot read shape", "");
   NPEFF_CHECK(H5Tget_class(type.get()) == H5T_STRING, what, " has dtype ",
               describe_type(type.get()), ", expected string");
   const SpaceInfo info = space_info(space.get(), what);
@@ -220,7 +204,8 @@ std::vector<std::string> read_string_values(hid_t id, bool is_attr, const std::s
   const auto read = [&](hid_t memtype, void* buf) {
     const herr_t rc = is_attr ? H5Aread(id, memtype, buf)
                               : H5Dread(id, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-    if (rc < 0) NPEFF_FAIL(what, " could not be read: file truncated or corrupt", hdf5_detail());
+    if (rc < 0)
+      NPEFF_FAIL(what, " could not be read", unreadable_detail(": file truncated or corrupt"));
   };
   if (H5Tis_variable_str(type.get()) > 0) {
     Handle memtype = make_vlen_string_type(cset);
@@ -266,6 +251,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using detail::checked;
+using detail::checked_read;
 using detail::hdf5_detail;
 
 void close_id(hid_t id) noexcept {
@@ -311,8 +297,9 @@ Handle make_write_fapl() {
 }
 
 Group open_root(hid_t file, const std::string& name) {
-  Handle root = checked(H5Gopen2(file, "/", H5P_DEFAULT),
-                        name + ": cannot open the root group (truncated or corrupt HDF5 file?)");
+  Handle root =
+      checked_read(H5Gopen2(file, "/", H5P_DEFAULT), name + ": cannot open the root group",
+                   " (truncated or corrupt HDF5 file?)");
   return Group(std::move(root), "/", name);
 }
 
@@ -439,7 +426,7 @@ File File::open(const std::string& path, OpenMode mode) {
   }
   const hid_t id =
       H5Fopen(path.c_str(), mode == OpenMode::kRead ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
-  if (id < 0) NPEFF_FAIL(path, ": cannot open (truncated or corrupt HDF5 file?)", hdf5_detail());
+  if (id < 0) NPEFF_FAIL(path, ": cannot open", detail::open_failure_detail(path));
   File file;
   file.file_ = Handle(id);
   file.path_ = path;

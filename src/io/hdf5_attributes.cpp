@@ -20,6 +20,7 @@ namespace npeff::io {
 namespace {
 
 using detail::checked;
+using detail::checked_read;
 using detail::copy_type;
 using detail::describe_type;
 using detail::hdf5_detail;
@@ -28,6 +29,7 @@ using detail::make_simple_space;
 using detail::make_vlen_string_type;
 using detail::read_string_values;
 using detail::space_info;
+using detail::unreadable_detail;
 using detail::where;
 
 // Most values attr_display shows for an array attribute, and most characters of a string.
@@ -89,12 +91,11 @@ Attr open_attr(const Object& o, const std::string& name) {
   Attr a;
   a.what = where(o) + ": attribute '" + name + "'";
   const htri_t exists = H5Aexists(o.id(), name.c_str());
-  if (exists < 0) NPEFF_FAIL(a.what, ": cannot be looked up (corrupt file?)", hdf5_detail());
+  if (exists < 0) NPEFF_FAIL(a.what, ": cannot be looked up", unreadable_detail());
   NPEFF_CHECK(exists > 0, where(o), " has no attribute '", name, "'");
-  a.attr = checked(H5Aopen(o.id(), name.c_str(), H5P_DEFAULT),
-                   a.what + ": cannot be opened (corrupt file?)");
-  a.type = checked(H5Aget_type(a.attr.get()), a.what + ": cannot read its type (corrupt file?)");
-  a.space = checked(H5Aget_space(a.attr.get()), a.what + ": cannot read its shape (corrupt file?)");
+  a.attr = checked_read(H5Aopen(o.id(), name.c_str(), H5P_DEFAULT), a.what + ": cannot be opened");
+  a.type = checked_read(H5Aget_type(a.attr.get()), a.what + ": cannot read its type");
+  a.space = checked_read(H5Aget_space(a.attr.get()), a.what + ": cannot read its shape");
   a.cls = H5Tget_class(a.type.get());
   a.npoints = space_info(a.space.get(), a.what).npoints;
   return a;
@@ -113,7 +114,7 @@ std::vector<T> read_attr_values(const Attr& a, hid_t memtype) {
   std::vector<T> out(static_cast<std::size_t>(a.npoints));
   if (out.empty()) return out;
   if (H5Aread(a.attr.get(), memtype, out.data()) < 0) {
-    NPEFF_FAIL(a.what, " could not be read: file truncated or corrupt", hdf5_detail());
+    NPEFF_FAIL(a.what, " could not be read", unreadable_detail(": file truncated or corrupt"));
   }
   return out;
 }
@@ -190,8 +191,7 @@ std::string display_list(const std::vector<T>& values, bool scalar, F&& fmt) {
 bool Object::has_attr(const std::string& name) const {
   const htri_t exists = H5Aexists(id(), name.c_str());
   if (exists < 0) {
-    NPEFF_FAIL(where(*this), ": cannot look up attribute '", name, "' (corrupt file?)",
-               hdf5_detail());
+    NPEFF_FAIL(where(*this), ": cannot look up attribute '", name, "'", unreadable_detail());
   }
   return exists > 0;
 }
@@ -206,7 +206,7 @@ std::vector<std::string> Object::attr_names() const {
         return 0;
       },
       &names);
-  if (rc < 0) NPEFF_FAIL(where(*this), ": cannot list attributes (corrupt file?)", hdf5_detail());
+  if (rc < 0) NPEFF_FAIL(where(*this), ": cannot list attributes", unreadable_detail());
   return names;
 }
 

@@ -16,6 +16,7 @@ namespace npeff::io {
 namespace {
 
 using detail::checked;
+using detail::checked_read;
 using detail::describe_type;
 using detail::file_type;
 using detail::hdf5_detail;
@@ -28,6 +29,7 @@ using detail::shape_string;
 using detail::space_info;
 using detail::SpaceInfo;
 using detail::to_hsize;
+using detail::unreadable_detail;
 using detail::where;
 
 constexpr std::size_t kChunkTargetBytes = std::size_t{1} << 20;
@@ -65,11 +67,11 @@ std::string missing_filter(const Dataset& d) {
 }
 
 [[noreturn]] void fail_read(const Dataset& d) {
-  const std::string detail = hdf5_detail();
+  const std::string detail = unreadable_detail(": file truncated or corrupt");
   const std::string filter = missing_filter(d);
   NPEFF_CHECK(filter.empty(), ds_what(d), " could not be read: it is compressed with the HDF5 ",
               "filter ", filter, ", which this HDF5 library does not provide");
-  NPEFF_FAIL(ds_what(d), " could not be read: file truncated or corrupt", detail);
+  NPEFF_FAIL(ds_what(d), " could not be read", detail);
 }
 
 [[noreturn]] void fail_write(const Dataset& d) {
@@ -77,13 +79,13 @@ std::string missing_filter(const Dataset& d) {
 }
 
 void expect_numeric(const Dataset& d) {
-  Handle type = checked(H5Dget_type(d.id()), ds_what(d) + ": cannot read its type");
+  Handle type = checked_read(H5Dget_type(d.id()), ds_what(d) + ": cannot read its type", "");
   NPEFF_CHECK(is_numeric_class(H5Tget_class(type.get())), ds_what(d), " has dtype ",
               describe_type(type.get()), ", expected numbers");
 }
 
 SpaceInfo dataset_space(const Dataset& d) {
-  Handle space = checked(H5Dget_space(d.id()), ds_what(d) + ": cannot read its shape");
+  Handle space = checked_read(H5Dget_space(d.id()), ds_what(d) + ": cannot read its shape", "");
   return space_info(space.get(), ds_what(d));
 }
 
@@ -102,7 +104,7 @@ void write_all(Dataset& d, hid_t memtype, const void* data) {
 // File dataspace with the hyperslab [offset, offset + count) selected, after bounds checks.
 Handle select_slab(const Dataset& d, const std::vector<std::int64_t>& offset,
                    const std::vector<std::int64_t>& count) {
-  Handle space = checked(H5Dget_space(d.id()), ds_what(d) + ": cannot read its shape");
+  Handle space = checked_read(H5Dget_space(d.id()), ds_what(d) + ": cannot read its shape", "");
   const SpaceInfo info = space_info(space.get(), ds_what(d));
   const std::size_t rank = info.dims.size();
   NPEFF_CHECK(offset.size() == rank && count.size() == rank, ds_what(d), " has rank ", rank,
@@ -215,8 +217,8 @@ Handle open_child(const Group& g, const std::string& name, const std::string& ki
     }
     NPEFF_FAIL(g.file_name(), ": ", kind, " ", path, " not found", listing);
   }
-  return checked(H5Oopen(g.id(), name.c_str(), H5P_DEFAULT),
-                 g.file_name() + ": " + kind + " " + path + " cannot be opened (corrupt file?)");
+  return checked_read(H5Oopen(g.id(), name.c_str(), H5P_DEFAULT),
+                      g.file_name() + ": " + kind + " " + path + " cannot be opened");
 }
 
 const char* id_kind(H5I_type_t t) {
@@ -237,7 +239,7 @@ const char* id_kind(H5I_type_t t) {
 // ---- Dataset -------------------------------------------------------------------------------
 
 DType Dataset::dtype() const {
-  Handle type = checked(H5Dget_type(id()), ds_what(*this) + ": cannot read its type");
+  Handle type = checked_read(H5Dget_type(id()), ds_what(*this) + ": cannot read its type", "");
   const H5T_class_t cls = H5Tget_class(type.get());
   const std::size_t size = H5Tget_size(type.get());
   if (cls == H5T_FLOAT) {
@@ -262,7 +264,8 @@ std::vector<std::int64_t> Dataset::shape() const {
 }
 
 std::vector<std::int64_t> Dataset::chunks() const {
-  Handle dcpl = checked(H5Dget_create_plist(id()), ds_what(*this) + ": cannot read its layout");
+  Handle dcpl =
+      checked_read(H5Dget_create_plist(id()), ds_what(*this) + ": cannot read its layout", "");
   if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return {};
   const int rank = H5Pget_chunk(dcpl.get(), 0, nullptr);
   if (rank <= 0) NPEFF_FAIL(ds_what(*this), ": cannot read its chunk shape", hdf5_detail());
@@ -386,7 +389,7 @@ std::vector<std::string> Group::children() const {
         return 0;
       },
       &names);
-  if (rc < 0) NPEFF_FAIL(where(*this), ": cannot list members (corrupt file?)", hdf5_detail());
+  if (rc < 0) NPEFF_FAIL(where(*this), ": cannot list members", unreadable_detail());
   return names;
 }
 
@@ -435,8 +438,8 @@ Dataset Group::dataset(const std::string& name) const {
                 ", expected a dataset");
   }
   Handle dapl = make_dapl();
-  Handle ds = checked(H5Dopen2(id(), name.c_str(), dapl.get()),
-                      file_name_ + ": dataset " + path + " cannot be opened (corrupt file?)");
+  Handle ds = checked_read(H5Dopen2(id(), name.c_str(), dapl.get()),
+                           file_name_ + ": dataset " + path + " cannot be opened");
   return Dataset(std::move(ds), path, file_name_);
 }
 

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/hdf5_internal.h"
 #include "npeff/core/error.h"
 #include "npeff/core/version.h"
 #include "npeff/io/hdf5.h"
@@ -41,9 +42,8 @@ json attributes_of(const Object& o) {
 
 // dtype name for display; also covers types npeff does not read (int16, compound...).
 std::string dtype_name(const Dataset& ds, H5T_class_t* cls) {
-  Handle type(H5Dget_type(ds.id()));
-  NPEFF_CHECK(type.valid(), ds.file_name(), ": dataset ", ds.path(),
-              ": cannot read its type (corrupt file?)");
+  Handle type = detail::checked_read(
+      H5Dget_type(ds.id()), ds.file_name() + ": dataset " + ds.path() + ": cannot read its type");
   *cls = H5Tget_class(type.get());
   try {
     return to_string(ds.dtype());
@@ -139,9 +139,10 @@ void walk(const Group& group, json& groups, json& datasets, int depth) {
       walk(child, groups, datasets, depth + 1);
       continue;
     }
-    Handle obj(H5Oopen(group.id(), name.c_str(), H5P_DEFAULT));
-    NPEFF_CHECK(obj.valid(), group.file_name(), ": object ", group.path(),
-                group.path() == "/" ? "" : "/", name, " cannot be opened (corrupt file?)");
+    Handle obj =
+        detail::checked_read(H5Oopen(group.id(), name.c_str(), H5P_DEFAULT),
+                             group.file_name() + ": object " +
+                                 detail::join_path(group.path(), name) + " cannot be opened");
     if (H5Iget_type(obj.get()) == H5I_DATASET)
       datasets.push_back(describe_dataset(group.dataset(name)));
   }

@@ -9,11 +9,34 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "npeff/core/error.h"
 
 namespace npeff::io {
+
+void check_not_lfs_pointer(const std::string& path, const uint8_t* data, uint64_t size) {
+  // https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md: "version <url>" first, pointers
+  // are under 1024 bytes. The pre-release spec URL was hawser.github.com.
+  static const char* const kPrefixes[] = {"version https://git-lfs.github.com/spec/",
+                                          "version https://hawser.github.com/spec/"};
+  if (data == nullptr || size >= 1024) return;
+  const std::string text(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
+  bool pointer = false;
+  for (const char* prefix : kPrefixes) pointer = pointer || text.rfind(prefix, 0) == 0;
+  if (!pointer) return;
+  std::string real_size;
+  const std::size_t at = text.find("\nsize ");
+  if (at != std::string::npos) {
+    const std::size_t end = text.find_first_not_of("0123456789", at + 6);
+    real_size = text.substr(at + 6, (end == std::string::npos ? text.size() : end) - at - 6);
+  }
+  NPEFF_FAIL(path, ": this is a Git LFS pointer (", size, " bytes of text standing for ",
+             real_size.empty() ? std::string("a larger file") : "a file of " + real_size + " bytes",
+             "), not the file itself: run 'git lfs install' and 'git lfs pull' in its ",
+             "repository, or download the file directly");
+}
 
 MappedFile MappedFile::open(const std::string& path, const char* kind) {
   MappedFile file;
@@ -41,6 +64,7 @@ MappedFile MappedFile::open(const std::string& path, const char* kind) {
   NPEFF_CHECK(map != MAP_FAILED, "cannot memory-map ", kind, " '", path, "' (", file.size_,
               " bytes): ", std::strerror(err));
   file.data_ = static_cast<const uint8_t*>(map);
+  check_not_lfs_pointer(path, file.data_, file.size_);  // throws; ~MappedFile unmaps
   return file;
 }
 

@@ -2,14 +2,28 @@
 
 #include <sstream>
 
+#include "model/family.h"
 #include "npeff/core/error.h"
 
 namespace npeff::model {
+
+int64_t ModelConfig::rotary_dim() const {
+  // HF: int(head_dim * partial_rotary_factor)
+  return static_cast<int64_t>(static_cast<double>(head_dim) * partial_rotary_factor);
+}
+
+bool ModelConfig::layer_is_sliding(int64_t layer) const {
+  if (sliding_window <= 0) return false;
+  if (sliding_layers.empty()) return true;
+  return layer >= 0 && layer < static_cast<int64_t>(sliding_layers.size()) &&
+         sliding_layers[static_cast<size_t>(layer)];
+}
 
 void ModelConfig::validate(const std::string& source) const {
   const auto positive = [&](int64_t v, const char* name) {
     NPEFF_CHECK(v > 0, source, ": ", name, " must be positive, found ", v);
   };
+  family_of(*this);  // refuses an unknown architecture
   positive(vocab_size, "vocab_size");
   positive(hidden_size, "hidden_size");
   positive(intermediate_size, "intermediate_size");
@@ -20,30 +34,33 @@ void ModelConfig::validate(const std::string& source) const {
   positive(max_position_embeddings, "max_position_embeddings");
   NPEFF_CHECK(num_heads % num_kv_heads == 0, source, ": num_attention_heads (", num_heads,
               ") must be a multiple of num_key_value_heads (", num_kv_heads, ")");
-  NPEFF_CHECK(head_dim % 2 == 0, source, ": head_dim ", head_dim, " must be even (rotary pairs)");
+  if (!learned_positions) {
+    NPEFF_CHECK(rotary_dim() % 2 == 0 && rotary_dim() > 0 && rotary_dim() <= head_dim, source,
+                ": the rotary dimension (head_dim ", head_dim, " x partial_rotary_factor ",
+                partial_rotary_factor, ") must be even and within head_dim");
+  }
   NPEFF_CHECK(rms_norm_eps > 0 && rope_theta > 0, source,
-              ": rms_norm_eps and rope_theta must be positive");
-  NPEFF_CHECK(architecture == "llama" || architecture == "qwen2", source, ": architecture '",
-              architecture, "' is not supported (llama, qwen2)");
-  if (rope_scaling) {
-    NPEFF_CHECK(rope_scaling->type == "llama3", source, ": rope_scaling type '", rope_scaling->type,
-                "' is not supported (llama3)");
-    NPEFF_CHECK(rope_scaling->factor > 0 &&
-                    rope_scaling->high_freq_factor > rope_scaling->low_freq_factor &&
-                    rope_scaling->original_max_position_embeddings > 0,
-                source,
-                ": rope_scaling needs factor > 0, high_freq_factor > low_freq_factor and "
-                "original_max_position_embeddings > 0");
+              ": the norm epsilon and rope_theta must be positive");
+  NPEFF_CHECK(sliding_window >= 0, source, ": sliding_window must be >= 0");
+  NPEFF_CHECK(sliding_layers.empty() || static_cast<int64_t>(sliding_layers.size()) == num_layers,
+              source, ": layer_types lists ", sliding_layers.size(), " layers, the model has ",
+              num_layers);
+  if (rope_scaling && rope_scaling->type == "llama3") {
+    NPEFF_CHECK(
+        rope_scaling->factor > 0 && rope_scaling->high_freq_factor > rope_scaling->low_freq_factor,
+        source,
+        ": llama3 rope scaling needs factor > 0 and high_freq_factor > "
+        "low_freq_factor");
   }
 }
 
 int64_t ModelConfig::parameter_count() const {
-  const int64_t q = num_heads * head_dim, kv = num_kv_heads * head_dim;
-  int64_t per_layer = hidden_size * (q + 2 * kv) + q * hidden_size +
-                      3 * hidden_size * intermediate_size + 2 * hidden_size;
-  if (attention_bias) per_layer += q + 2 * kv;
-  int64_t total = vocab_size * hidden_size + num_layers * per_layer + hidden_size;
-  if (!tie_word_embeddings) total += vocab_size * hidden_size;
+  int64_t total = 0;
+  for (const TensorSpec& t : family_of(*this).tensors(*this)) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    total += n;
+  }
   return total;
 }
 
@@ -51,9 +68,17 @@ std::string ModelConfig::summary() const {
   std::ostringstream s;
   s << architecture << ": " << num_layers << " layers, hidden " << hidden_size << ", " << num_heads
     << " heads (" << num_kv_heads << " kv), head_dim " << head_dim << ", ffn " << intermediate_size
-    << ", vocab " << vocab_size << ", rope_theta " << rope_theta
-    << (rope_scaling ? ", llama3 rope scaling" : "") << (attention_bias ? ", qkv bias" : "")
-    << (tie_word_embeddings ? ", tied embeddings" : ", untied output");
+    << ", vocab " << vocab_size;
+  if (learned_positions) {
+    s << ", learned positions";
+  } else {
+    s << ", rope_theta " << rope_theta;
+    if (partial_rotary_factor != 1.0) s << " on " << rotary_dim() << " dims";
+    if (rope_scaling) s << ", " << rope_scaling->type << " rope scaling";
+  }
+  if (sliding_window > 0) s << ", sliding window " << sliding_window;
+  if (attention_bias) s << ", qkv bias";
+  s << (tie_word_embeddings ? ", tied embeddings" : ", untied output");
   return s.str();
 }
 

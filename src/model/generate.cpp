@@ -10,7 +10,7 @@
 
 namespace npeff::model {
 
-std::vector<int64_t> generate(const LlamaModel& model, const std::vector<int64_t>& prompt,
+std::vector<int64_t> generate(const CausalLM& model, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options,
                               const std::function<void(int64_t)>& on_token) {
   NPEFF_CHECK(!prompt.empty(), "generate: the prompt has no tokens (add a BOS token)");
@@ -38,6 +38,18 @@ std::vector<int64_t> generate(const LlamaModel& model, const std::vector<int64_t
       break;
   }
   return out;
+}
+
+std::vector<int64_t> stop_ids(const LoadedModel& loaded) {
+  std::vector<int64_t> ids;
+  const auto add = [&](int64_t id) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  };
+  if (loaded.tokenizer && loaded.tokenizer->eos_id()) add(*loaded.tokenizer->eos_id());
+  for (int64_t id : loaded.model->config().eos_token_ids) add(id);
+  if (loaded.format == "llama2c" && loaded.tokenizer && loaded.tokenizer->bos_id())
+    add(*loaded.tokenizer->bos_id());
+  return ids;
 }
 
 }  // namespace npeff::model

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "model/llama2c_header.h"
 #include "npeff/core/error.h"
 #include "npeff/io/gguf.h"
 #include "npeff/io/mapped_file.h"
@@ -68,17 +69,15 @@ std::unique_ptr<tokenizer::Tokenizer> load_model_tokenizer(const std::string& pa
     return std::make_unique<Tokenizer>(tokenizer::load_tokenizer(tok));
   }
   std::ifstream in(path, std::ios::binary);
-  char head[28] = {0};
+  char head[4] = {0};
   in.read(head, sizeof head);
-  if (in.gcount() >= 4 && std::memcmp(head, "GGUF", 4) == 0) {
-    if (gguf::File::open(path).find("tokenizer.ggml.model") == nullptr) return nullptr;
+  if (in.gcount() == 4 && std::memcmp(head, "GGUF", 4) == 0) {
+    const gguf::File f = gguf::File::open(path);
+    const gguf::Value* kind = f.find("tokenizer.ggml.model");
+    if (kind == nullptr || kind->as_string() == "none") return nullptr;  // no vocabulary
     return std::make_unique<Tokenizer>(tokenizer::load_gguf_tokenizer(path));
   }
-  NPEFF_CHECK(in.gcount() == static_cast<std::streamsize>(sizeof head), path,
-              ": not a model file (too short for a llama2.c header; not GGUF, not a directory)");
-  int32_t vocab = 0;
-  std::memcpy(&vocab, head + 5 * sizeof(int32_t), sizeof vocab);
-  const int64_t V = vocab < 0 ? -static_cast<int64_t>(vocab) : vocab;
+  const int64_t V = read_llama2c_header(path).vocab_size;  // version 0 or 1
   for (const std::string& name :
        {std::string("tokenizer.bin"), "tok" + std::to_string(V) + ".bin"}) {
     if (exists(dir + "/" + name))

@@ -57,9 +57,9 @@ bool glob_match(const std::string& pattern, const std::string& name) {
   return p == pattern.size();
 }
 
-ParameterSelection ParameterSelection::parse(const LlamaModel& model, const std::string& spec) {
+ParameterSelection ParameterSelection::parse(const CausalLM& model, const std::string& spec) {
   ParameterSelection sel;
-  sel.patterns_ = spec.empty() ? kDefault : spec;
+  sel.patterns_ = spec.empty() ? model.default_params() : spec;
   std::vector<std::string> include, exclude;
   size_t start = 0;
   while (start <= sel.patterns_.size()) {
@@ -82,9 +82,9 @@ ParameterSelection ParameterSelection::parse(const LlamaModel& model, const std:
     for (const auto& p : include) in = in || glob_match(p, name);
     for (const auto& p : exclude) out = out || glob_match(p, name);
     if (!in || out) continue;
-    NPEFF_CHECK(name != "model.embed_tokens.weight", "--params selects ", name,
-                ": per-example gradients of the embedding are not supported (exclude it, e.g. "
-                "'!model.embed_tokens.weight')");
+    NPEFF_CHECK(!model.is_embedding(static_cast<int>(i)), "--params selects ", name,
+                ": per-example gradients of embeddings are not supported (exclude it, e.g. '!",
+                name, "')");
     ParameterSlice s;
     s.index = static_cast<int>(i);
     s.name = name;
@@ -95,7 +95,8 @@ ParameterSelection ParameterSelection::parse(const LlamaModel& model, const std:
     sel.slices_.push_back(std::move(s));
   }
   NPEFF_CHECK(!sel.slices_.empty(), "--params '", sel.patterns_, "' matches no parameter of ",
-              model.config().summary(), " (names look like model.layers.0.mlp.up_proj.weight)");
+              model.config().summary(), " (names look like ", params[params.size() / 2].name,
+              "; npeff model-info --list shows them)");
   return sel;
 }
 

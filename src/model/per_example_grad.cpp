@@ -30,7 +30,7 @@ bool is_bias(const std::string& name) {
 // Records the input and output of every linear map / norm that a selected parameter belongs to.
 class Recorder final : public ForwardCapture {
  public:
-  Recorder(const LlamaModel& model, const ParameterSelection& selection)
+  Recorder(const CausalLM& model, const ParameterSelection& selection)
       : wanted_(model.parameters().size(), false) {
     for (const ParameterSlice& s : selection.slices()) {
       const std::string& name = s.name;
@@ -97,7 +97,7 @@ at::Tensor checked_objectives(const Objectives& objectives, const ModelOutputs& 
 }
 }  // namespace
 
-GradientResult per_example_gradients(const LlamaModel& model, const ParameterSelection& selection,
+GradientResult per_example_gradients(const CausalLM& model, const ParameterSelection& selection,
                                      const GradientBatch& batch, const Objectives& objectives,
                                      const GradientConsumer& consumer) {
   check_batch(batch);
@@ -152,11 +152,15 @@ GradientResult per_example_gradients(const LlamaModel& model, const ParameterSel
     const size_t s =
         recorder.site_of(bias ? model.find(bias_weight_name(slice.name)) : slice.index);
     const auto& site = recorder.sites()[s];
+    // A per-head norm (q/k norms) is captured [N, heads, head_dim]: its weight gradient sums
+    // over heads as well as tokens, so heads are folded into the product below.
+    const bool per_head = site.norm && site.input.dim() == 3;
+    const int64_t heads = per_head ? site.input.size(1) : 1;
     const at::Tensor X = site.input.reshape({-1, site.input.size(-1)}).to(at::kFloat);  // [R, in]
-    const int64_t R = X.size(0), out = site.output.size(-1);
+    const int64_t out = site.output.size(-1), R = X.size(0) / heads;
     std::vector<at::Tensor> per_j;
-    for (int64_t j = 0; j < k; ++j) per_j.push_back(dY[j][s].reshape({R, out}));
-    const at::Tensor D = at::stack(per_j, 1).to(at::kFloat);  // [R, k, out]
+    for (int64_t j = 0; j < k; ++j) per_j.push_back(dY[j][s].reshape({R * heads, out}));
+    const at::Tensor D = at::stack(per_j, 1).to(at::kFloat);  // [R * heads, k, out]
     const bool packed = R != B * T || packed_counts == padded_counts;
     NPEFF_ASSERT(R == (packed ? packed_group.size(0) : B * T), "captured rows ", R);
     const at::Tensor& group_of = packed ? packed_group_dev : padded_group_dev;
@@ -164,8 +168,8 @@ GradientResult per_example_gradients(const LlamaModel& model, const ParameterSel
     if (bias) {
       grads = at::zeros({G, k * out}, D.options()).index_add_(0, group_of, D.reshape({R, k * out}));
     } else if (site.norm) {
-      grads = at::zeros({G, k * out}, D.options())
-                  .index_add_(0, group_of, (D * X.unsqueeze(1)).reshape({R, k * out}));
+      const at::Tensor prod = (D * X.unsqueeze(1)).view({R, heads, k * out}).sum(1);
+      grads = at::zeros({G, k * out}, D.options()).index_add_(0, group_of, prod);
     } else {
       // Per example: sum over its tokens of dY^T X, as one [k*out, T_g] x [T_g, in] product.
       grads = at::empty({G, k * out * X.size(1)}, D.options());
@@ -191,7 +195,7 @@ GradientResult per_example_gradients(const LlamaModel& model, const ParameterSel
   return result;
 }
 
-GradientResult per_example_gradients_loop(const LlamaModel& model,
+GradientResult per_example_gradients_loop(const CausalLM& model,
                                           const ParameterSelection& selection,
                                           const GradientBatch& batch, const Objectives& objectives,
                                           const GradientConsumer& consumer) {

@@ -46,7 +46,7 @@ std::vector<Parameter> init_parameters(const ModelConfig& config, std::uint64_t 
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, static_cast<float>(std));
   std::vector<Parameter> out;
-  for (const auto& [name, shape] : LlamaModel::expected_parameters(config)) {
+  for (const auto& [name, shape] : CausalLM::expected_parameters(config)) {
     at::Tensor t = at::empty(shape, at::kFloat);
     const bool norm = name.find("norm") != std::string::npos;
     const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
@@ -57,7 +57,7 @@ std::vector<Parameter> init_parameters(const ModelConfig& config, std::uint64_t 
   return out;
 }
 
-TrainResult train_classifier(LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
+TrainResult train_classifier(CausalLM& model, const tokenizer::Tokenizer& tokenizer,
                              const task::Task& task, const std::vector<task::Example>& examples,
                              const TrainOptions& o,
                              const std::function<void(std::int64_t, double)>& on_step) {
@@ -143,7 +143,7 @@ TrainResult train_classifier(LlamaModel& model, const tokenizer::Tokenizer& toke
   return r;
 }
 
-void save_hf_model(const LlamaModel& model, const std::string& tokenizer_json,
+void save_hf_model(const CausalLM& model, const std::string& tokenizer_json,
                    const std::string& dir) {
   const ModelConfig& c = model.config();
   nlohmann::json config = {

@@ -30,7 +30,7 @@ PefKind parse_pef_kind(const std::string& text) {
   NPEFF_FAIL("unknown PEF kind '", text, "': expected exact, expectation or gradient");
 }
 
-PefComputer::PefComputer(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
+PefComputer::PefComputer(const model::CausalLM& model, const tokenizer::Tokenizer& tokenizer,
                          task::Task task, model::ParameterSelection selection,
                          const projection::Projection& projection, PefOptions options)
     : model_(model),

@@ -17,7 +17,7 @@ double SparseVector::norm() const {
   return values.to(at::kDouble).norm().item<double>();
 }
 
-ParameterPatch::ParameterPatch(const model::LlamaModel& model,
+ParameterPatch::ParameterPatch(const model::CausalLM& model,
                                const model::ParameterSelection& selection, const SparseVector& v,
                                double scale) {
   const at::Tensor idx = v.indices.to(at::kCPU, at::kLong).contiguous();
@@ -54,7 +54,7 @@ ParameterPatch::~ParameterPatch() {
   for (Piece& p : pieces_) p.flat.index_put_({p.local}, p.original);
 }
 
-at::Tensor task_log_probs(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
+at::Tensor task_log_probs(const model::CausalLM& model, const tokenizer::Tokenizer& tokenizer,
                           const task::Task& task, const std::vector<task::Example>& examples,
                           int64_t batch_size) {
   NPEFF_CHECK(batch_size > 0, "--batch-size must be positive");
@@ -111,11 +111,10 @@ double geometric_mean(const std::vector<double>& values) {
   return std::exp(log_sum / static_cast<double>(values.size()));
 }
 
-Selectivity measure_selectivity(const model::LlamaModel& model,
-                                const tokenizer::Tokenizer& tokenizer, const task::Task& task,
-                                const model::ParameterSelection& selection, const SparseVector& v,
-                                double magnitude, const std::vector<task::Example>& top,
-                                const at::Tensor& base_top,
+Selectivity measure_selectivity(const model::CausalLM& model, const tokenizer::Tokenizer& tokenizer,
+                                const task::Task& task, const model::ParameterSelection& selection,
+                                const SparseVector& v, double magnitude,
+                                const std::vector<task::Example>& top, const at::Tensor& base_top,
                                 const std::vector<task::Example>& baseline,
                                 const at::Tensor& base_baseline, int64_t batch_size) {
   NPEFF_CHECK(magnitude >= 0, "--magnitude must not be negative, got ", magnitude);

@@ -31,7 +31,7 @@ std::vector<std::vector<int32_t>> label_token_ids(const Task& task,
   return ids;
 }
 
-Predictions predict(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
+Predictions predict(const model::CausalLM& model, const tokenizer::Tokenizer& tokenizer,
                     const Task& task, const std::vector<Example>& examples, int64_t batch_size,
                     const std::function<void(int64_t)>& on_batch, int64_t vocab_top) {
   NPEFF_CHECK(batch_size > 0, "--batch-size must be positive");

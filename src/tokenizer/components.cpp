@@ -60,7 +60,7 @@ void split_piece(const Piece& piece, const std::vector<std::pair<size_t, size_t>
   bool previous_match = false;
   switch (behavior) {
     case SplitBehavior::kRemoved:
-      result = spans;
+      result = std::move(spans);  // (a copy trips GCC 12's -Wnonnull false positive)
       break;
     case SplitBehavior::kIsolated:
       for (const Span& sp : spans) result.push_back({sp.begin, sp.end, false});
@@ -116,6 +116,24 @@ void split_all(std::vector<Piece>& pieces, const Pattern& pattern, SplitBehavior
   pieces.swap(out);
 }
 
+// Each character satisfying `pred` is one match (tokenizers' split by a char predicate).
+template <typename Pred>
+void split_chars(std::vector<Piece>& pieces, Pred pred, SplitBehavior behavior) {
+  std::vector<Piece> out;
+  out.reserve(pieces.size() * 2);
+  std::vector<std::pair<size_t, size_t>> matches;
+  for (const Piece& p : pieces) {
+    matches.clear();
+    for (size_t i = 0; i < p.text.size();) {
+      const size_t n = utf8::sequence_length(static_cast<unsigned char>(p.text[i]));
+      if (pred(utf8::decode_at(p.text, i))) matches.emplace_back(i, i + n);
+      i += n;
+    }
+    split_piece(p, matches, behavior, false, out);
+  }
+  pieces.swap(out);
+}
+
 std::string replace_all(const std::string& s, const Pattern& pattern, const std::string& with) {
   std::vector<std::pair<size_t, size_t>> matches;
   pattern.find_all(s, matches);
@@ -156,7 +174,7 @@ const ByteLevelAlphabet& alphabet() {
 class PrependNormalizer final : public Normalizer {
  public:
   explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
-  void normalize(std::string& text) const override {
+  void normalize(std::string& text, bool&) const override {
     if (!text.empty()) text.insert(0, prefix_);
   }
 
@@ -168,11 +186,33 @@ class ReplaceNormalizer final : public Normalizer {
  public:
   ReplaceNormalizer(Pattern pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  void normalize(std::string& text) const override { text = replace_all(text, pattern_, content_); }
+  void normalize(std::string& text, bool& start_moved) const override {
+    std::vector<std::pair<size_t, size_t>> matches;
+    pattern_.find_all(text, matches);
+    // HF aligns replacement characters with the last character of the match, so a match at the
+    // start that is longer than one character, or replaced by nothing, moves the start.
+    if (!matches.empty() && matches[0].first == 0 &&
+        (content_.empty() ||
+         matches[0].second > utf8::sequence_length(static_cast<unsigned char>(text[0]))))
+      start_moved = true;
+    text = replace_all(text, pattern_, content_);
+  }
 
  private:
   Pattern pattern_;
   std::string content_;
+};
+
+// Every byte of the text becomes its character of the byte-level alphabet.
+class ByteLevelNormalizer final : public Normalizer {
+ public:
+  void normalize(std::string& text, bool&) const override {
+    const ByteLevelAlphabet& a = alphabet();
+    std::string mapped;
+    mapped.reserve(text.size() * 2);
+    for (unsigned char b : text) mapped += a.byte_to_utf8[b];
+    text.swap(mapped);
+  }
 };
 
 // ---- Pre-tokenizers ----------------------------------------------------------------------------
@@ -242,6 +282,54 @@ class MetaspacePreTokenizer final : public PreTokenizer {
   PrependScheme scheme_;
   bool split_;
   Pattern space_, marker_;
+};
+
+// Splits with a predicate on single characters (WhitespaceSplit, Punctuation, CharDelimiterSplit,
+// BertPreTokenizer's two passes).
+template <typename Pred>
+class CharSplitPreTokenizer final : public PreTokenizer {
+ public:
+  CharSplitPreTokenizer(Pred pred, SplitBehavior behavior) : pred_(pred), behavior_(behavior) {}
+  void split(std::vector<Piece>& pieces) const override { split_chars(pieces, pred_, behavior_); }
+
+ private:
+  Pred pred_;
+  SplitBehavior behavior_;
+};
+template <typename Pred>
+std::unique_ptr<PreTokenizer> make_char_split(Pred pred, SplitBehavior behavior) {
+  return std::make_unique<CharSplitPreTokenizer<Pred>>(pred, behavior);
+}
+
+class BertPreTokenizer final : public PreTokenizer {
+ public:
+  void split(std::vector<Piece>& pieces) const override {
+    split_chars(pieces, utf8::is_whitespace, SplitBehavior::kRemoved);
+    split_chars(pieces, utf8::is_punctuation, SplitBehavior::kIsolated);
+  }
+};
+
+class FixedLengthPreTokenizer final : public PreTokenizer {
+ public:
+  explicit FixedLengthPreTokenizer(size_t length) : length_(length) {}
+  void split(std::vector<Piece>& pieces) const override {
+    std::vector<Piece> out;
+    for (const Piece& p : pieces) {
+      size_t begin = 0, chars = 0;
+      for (size_t i = 0; i < p.text.size();) {
+        i += utf8::sequence_length(static_cast<unsigned char>(p.text[i]));
+        if (++chars == length_ || i == p.text.size()) {
+          out.push_back(Piece{p.text.substr(begin, i - begin), p.at_start && begin == 0});
+          begin = i;
+          chars = 0;
+        }
+      }
+    }
+    pieces.swap(out);
+  }
+
+ private:
+  size_t length_;
 };
 
 // ---- Decoders ----------------------------------------------------------------------------------
@@ -402,6 +490,37 @@ std::unique_ptr<PreTokenizer> make_digits_pre_tokenizer(bool individual_digits) 
 std::unique_ptr<PreTokenizer> make_metaspace_pre_tokenizer(std::string replacement,
                                                            PrependScheme scheme, bool split) {
   return std::make_unique<MetaspacePreTokenizer>(std::move(replacement), scheme, split);
+}
+std::unique_ptr<Normalizer> make_byte_level_normalizer() {
+  return std::make_unique<ByteLevelNormalizer>();
+}
+std::unique_ptr<PreTokenizer> make_whitespace_pre_tokenizer() {
+  // tokenizers runs `\w+|[^\w\s]+` with the Rust regex crate, whose \w is Alphabetic, M, Nd, Pc
+  // and Join_Control and whose \s is White_Space; PCRE2's \w and \s differ (e.g. \w takes No, \s
+  // misses U+0085), so both classes are spelled out. Matches are kept, the rest removed.
+  constexpr const char* kWord = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\x{200C}\x{200D})";
+  constexpr const char* kSpace =
+      R"(\x{9}-\x{D}\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
+  Pattern p;
+  p.regex = std::make_shared<Regex>(std::string("[") + kWord + "]+|[^" + kWord + kSpace + "]+");
+  return std::make_unique<SplitPreTokenizer>(std::move(p), SplitBehavior::kRemoved, true);
+}
+std::unique_ptr<PreTokenizer> make_whitespace_split_pre_tokenizer() {
+  return make_char_split(utf8::is_whitespace, SplitBehavior::kRemoved);
+}
+std::unique_ptr<PreTokenizer> make_punctuation_pre_tokenizer(SplitBehavior behavior) {
+  return make_char_split(utf8::is_punctuation, behavior);
+}
+std::unique_ptr<PreTokenizer> make_char_delimiter_pre_tokenizer(char32_t delimiter) {
+  return make_char_split([delimiter](char32_t c) { return c == delimiter; },
+                         SplitBehavior::kRemoved);
+}
+std::unique_ptr<PreTokenizer> make_bert_pre_tokenizer() {
+  return std::make_unique<BertPreTokenizer>();
+}
+std::unique_ptr<PreTokenizer> make_fixed_length_pre_tokenizer(size_t length) {
+  NPEFF_CHECK(length > 0, "FixedLength pre-tokenizer: length must be at least 1");
+  return std::make_unique<FixedLengthPreTokenizer>(length);
 }
 std::unique_ptr<Decoder> make_byte_level_decoder() {
   return std::make_unique<ByteLevelDecoder>();

@@ -59,10 +59,11 @@ class Reader {
   std::string type_of(const json& obj, const std::string& path) const {
     return string_field(obj, "type", path);
   }
-  [[noreturn]] void unsupported(const std::string& what, const std::string& type,
-                                const std::string& supported) const {
-    NPEFF_FAIL(source_, ": ", what, " type '", type,
-               "' is not supported by npeff (supported: ", supported, ")");
+  // `kind` names the component family ("normalizer"), `path` where in the file it is.
+  [[noreturn]] void unsupported(const std::string& kind, const std::string& path,
+                                const std::string& type, const std::string& supported) const {
+    NPEFF_FAIL(source_, ": ", path, ": ", kind, " type '", type,
+               "' is not supported by npeff (supported ", kind, " types: ", supported, ")");
   }
   Pattern pattern(const json& obj, const std::string& path) const {
     const json& p = field(obj, "pattern", path);
@@ -118,8 +119,36 @@ void add_normalizer(const Reader& r, const json& n, const std::string& path,
   } else if (type == "Replace") {
     impl.normalizers.push_back(
         make_replace_normalizer(r.pattern(n, path), r.string_field(n, "content", path)));
+  } else if (type == "NFC") {
+    impl.normalizers.push_back(make_unicode_normalizer(UnicodeForm::kNFC));
+  } else if (type == "NFD") {
+    impl.normalizers.push_back(make_unicode_normalizer(UnicodeForm::kNFD));
+  } else if (type == "NFKC") {
+    impl.normalizers.push_back(make_unicode_normalizer(UnicodeForm::kNFKC));
+  } else if (type == "NFKD") {
+    impl.normalizers.push_back(make_unicode_normalizer(UnicodeForm::kNFKD));
+  } else if (type == "Lowercase") {
+    impl.normalizers.push_back(make_lowercase_normalizer());
+  } else if (type == "Strip") {
+    impl.normalizers.push_back(make_strip_normalizer(r.bool_field(n, "strip_left", true),
+                                                     r.bool_field(n, "strip_right", true)));
+  } else if (type == "StripAccents") {
+    impl.normalizers.push_back(make_strip_accents_normalizer());
+  } else if (type == "Nmt") {
+    impl.normalizers.push_back(make_nmt_normalizer());
+  } else if (type == "ByteLevel") {
+    impl.normalizers.push_back(make_byte_level_normalizer());
+  } else if (type == "BertNormalizer") {
+    BertNormalizerOptions o;
+    o.clean_text = r.bool_field(n, "clean_text", true);
+    o.handle_chinese_chars = r.bool_field(n, "handle_chinese_chars", true);
+    o.lowercase = r.bool_field(n, "lowercase", true);
+    o.strip_accents = r.bool_field(n, "strip_accents", o.lowercase);  // null: as lowercase
+    impl.normalizers.push_back(make_bert_normalizer(o));
   } else {
-    r.unsupported("normalizer " + path, type, "Sequence, Prepend, Replace");
+    r.unsupported("normalizer", path, type,
+                  "Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Lowercase, Strip, "
+                  "StripAccents, Nmt, ByteLevel, BertNormalizer");
   }
 }
 
@@ -145,8 +174,28 @@ void add_pre_tokenizer(const Reader& r, const json& p, const std::string& path,
     impl.pre_tokenizers.push_back(
         make_metaspace_pre_tokenizer(r.single_char(p, "replacement", path),
                                      r.prepend_scheme(p, path), r.bool_field(p, "split", true)));
+  } else if (type == "Whitespace") {
+    impl.pre_tokenizers.push_back(make_whitespace_pre_tokenizer());
+  } else if (type == "WhitespaceSplit") {
+    impl.pre_tokenizers.push_back(make_whitespace_split_pre_tokenizer());
+  } else if (type == "Punctuation") {
+    const json* b = r.optional(p, "behavior");
+    impl.pre_tokenizers.push_back(make_punctuation_pre_tokenizer(
+        b ? parse_split_behavior(r.string(*b, path + ".behavior")) : SplitBehavior::kIsolated));
+  } else if (type == "CharDelimiterSplit") {
+    const std::string d = r.single_char(p, "delimiter", path);
+    impl.pre_tokenizers.push_back(make_char_delimiter_pre_tokenizer(utf8::decode_at(d, 0)));
+  } else if (type == "BertPreTokenizer") {
+    impl.pre_tokenizers.push_back(make_bert_pre_tokenizer());
+  } else if (type == "FixedLength") {
+    int64_t length = 5;  // tokenizers' default
+    if (const json* l = r.optional(p, "length")) length = r.int_value(*l, path + ".length");
+    NPEFF_CHECK(length > 0, r.source(), ": ", path, ".length must be at least 1, found ", length);
+    impl.pre_tokenizers.push_back(make_fixed_length_pre_tokenizer(static_cast<size_t>(length)));
   } else {
-    r.unsupported("pre_tokenizer " + path, type, "Sequence, ByteLevel, Split, Digits, Metaspace");
+    r.unsupported("pre_tokenizer", path, type,
+                  "Sequence, ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit, "
+                  "Punctuation, CharDelimiterSplit, BertPreTokenizer, FixedLength");
   }
 }
 
@@ -176,7 +225,7 @@ void add_decoder(const Reader& r, const json& d, const std::string& path, Tokeni
     impl.decoders.push_back(
         make_replace_decoder(r.pattern(d, path), r.string_field(d, "content", path)));
   } else {
-    r.unsupported("decoder " + path, type,
+    r.unsupported("decoder", path, type,
                   "Sequence, ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace");
   }
 }
@@ -244,7 +293,7 @@ void add_post_processor(const Reader& r, const json& p, const std::string& path,
       (std::string(key) == "cls" ? impl.prefix_ids : impl.suffix_ids).push_back(id);
     }
   } else {
-    r.unsupported("post_processor " + path, type,
+    r.unsupported("post_processor", path, type,
                   "Sequence, ByteLevel, TemplateProcessing, BertProcessing, RobertaProcessing");
   }
 }
@@ -252,7 +301,7 @@ void add_post_processor(const Reader& r, const json& p, const std::string& path,
 std::unique_ptr<Model> read_model(const Reader& r, const json& m) {
   std::string type = "BPE";
   if (r.optional(m, "type")) type = r.type_of(m, "model");
-  if (type != "BPE") r.unsupported("model", type, "BPE");
+  if (type != "BPE") r.unsupported("model", "model", type, "BPE");
   if (const json* d = r.optional(m, "dropout")) {
     NPEFF_CHECK(d->is_number() && d->get<double>() == 0.0, r.source(),
                 ": model.dropout is set; BPE dropout is random and not supported");

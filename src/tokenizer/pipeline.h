@@ -27,7 +27,14 @@ struct Piece {
 class Normalizer {
  public:
   virtual ~Normalizer() = default;
-  virtual void normalize(std::string& text) const = 0;
+  // Sets `start_moved` when it removed the text's first character (Strip, a filter), so that the
+  // first character left comes from later in the original text: HF tracks that through its
+  // alignments, and Metaspace's prepend_scheme "first" no longer prepends then.
+  virtual void normalize(std::string& text, bool& start_moved) const = 0;
+  void normalize(std::string& text) const {
+    bool moved = false;
+    normalize(text, moved);
+  }
 };
 
 class PreTokenizer {
@@ -54,6 +61,18 @@ struct Pattern {
 };
 std::unique_ptr<Normalizer> make_prepend_normalizer(std::string prefix);
 std::unique_ptr<Normalizer> make_replace_normalizer(Pattern pattern, std::string content);
+std::unique_ptr<Normalizer> make_byte_level_normalizer();
+// normalizers.cpp (Unicode data from utf8proc).
+enum class UnicodeForm { kNFC, kNFD, kNFKC, kNFKD };
+std::unique_ptr<Normalizer> make_unicode_normalizer(UnicodeForm form);
+std::unique_ptr<Normalizer> make_lowercase_normalizer();
+std::unique_ptr<Normalizer> make_strip_normalizer(bool left, bool right);
+std::unique_ptr<Normalizer> make_strip_accents_normalizer();
+std::unique_ptr<Normalizer> make_nmt_normalizer();
+struct BertNormalizerOptions {
+  bool clean_text = true, handle_chinese_chars = true, strip_accents = true, lowercase = true;
+};
+std::unique_ptr<Normalizer> make_bert_normalizer(const BertNormalizerOptions& options);
 
 std::unique_ptr<PreTokenizer> make_byte_level_pre_tokenizer(bool add_prefix_space, bool use_regex);
 std::unique_ptr<PreTokenizer> make_split_pre_tokenizer(Pattern pattern, SplitBehavior behavior,
@@ -62,6 +81,12 @@ std::unique_ptr<PreTokenizer> make_digits_pre_tokenizer(bool individual_digits);
 enum class PrependScheme { kAlways, kFirst, kNever };
 std::unique_ptr<PreTokenizer> make_metaspace_pre_tokenizer(std::string replacement,
                                                            PrependScheme scheme, bool split);
+std::unique_ptr<PreTokenizer> make_whitespace_pre_tokenizer();
+std::unique_ptr<PreTokenizer> make_whitespace_split_pre_tokenizer();
+std::unique_ptr<PreTokenizer> make_punctuation_pre_tokenizer(SplitBehavior behavior);
+std::unique_ptr<PreTokenizer> make_char_delimiter_pre_tokenizer(char32_t delimiter);
+std::unique_ptr<PreTokenizer> make_bert_pre_tokenizer();
+std::unique_ptr<PreTokenizer> make_fixed_length_pre_tokenizer(size_t length);
 
 std::unique_ptr<Decoder> make_byte_level_decoder();
 std::unique_ptr<Decoder> make_metaspace_decoder(std::string replacement, PrependScheme scheme);

@@ -117,7 +117,10 @@ void Tokenizer::Impl::finalize() {
 const std::string& Tokenizer::Impl::piece(int32_t id) const {
   NPEFF_CHECK(id >= 0 && id < vocab_size, "token id ", id, " is outside the vocabulary (0..",
               vocab_size - 1, ")");
-  if (const AddedToken* t = added_by_id[id]) return t->content;
+  // tokenizers >= 0.22 hands the decoder a normalized added token's normalized content (so that
+  // a ByteLevel normalizer's output decodes back), and lists it so among the pieces.
+  if (const AddedToken* t = added_by_id[id])
+    return t->normalized && !t->match.empty() ? t->match : t->content;
   NPEFF_CHECK(model->vocab().has_id(id), "token id ", id, " is not used by this vocabulary");
   return model->vocab().piece(id);
 }
@@ -125,7 +128,9 @@ const std::string& Tokenizer::Impl::piece(int32_t id) const {
 void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, bool parse_special,
                                   std::vector<int32_t>& out) const {
   std::string normalized(text);
-  for (const auto& n : normalizers) n->normalize(normalized);
+  bool start_moved = false;
+  for (const auto& n : normalizers) n->normalize(normalized, start_moved);
+  at_start = at_start && !start_moved;
   const AddedTokenMatcher& matcher = parse_special ? normalized_all : normalized_plain;
   std::vector<AddedTokenMatcher::Segment> segments;
   if (matcher.empty()) {

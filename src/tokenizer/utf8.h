@@ -35,4 +35,8 @@ void append(std::string& out, char32_t cp);
 // Unicode White_Space (Rust's char::is_whitespace).
 bool is_whitespace(char32_t cp);
 
+// Rust's char::is_ascii_punctuation || General_Category P (tokenizers' Punctuation and
+// BertPreTokenizer).
+bool is_punctuation(char32_t cp);
+
 }  // namespace npeff::tokenizer::utf8

@@ -49,4 +49,17 @@ expect 2 "directory without config.json" 'config.json' -- "$npeff" model-info -m
 printf '{"kind": "label-tokens", "template": "no placeholder", "labels": ["a", "b"], "data": {"format": "tsv", "path": "x.tsv", "fields": {"t": "t"}}}' > "$work/bad_task.json"
 expect 2 "task template without a placeholder" 'no {placeholder}' -- "$npeff" predict -m "$tiny/llama_tied" --task "$work/bad_task.json"
 expect 2 "missing task config" '--task: .*none.json \(does not exist\)' -- "$npeff" predict -m "$tiny/llama_tied" --task "$work/none.json"
+# Finding (issue 19): printing text as it is generated (no --json) died with an internal error
+# when a character's bytes arrived in separate byte-fallback tokens. A 1-step model over the
+# 1000-piece byte-fallback tokenizer samples (temperature 1) byte tokens (<0x00>..<0xFF>, ids
+# 3..258) among others; printing must cope, including bytes that never form valid UTF-8.
+(cd "$work" && write_toy_task 8 && "$npeff" --log-level warn train --task task.json \
+  -t "$root/tests/fixtures/tokenizers/spbpe_llama2/tokenizer.json" --hidden 16 --layers 1 \
+  --steps 1 -o bytes_model > /dev/null) || bad "train the byte-token model"
+gen=("$npeff" generate -m "$work/bytes_model" --prompt 'é' --max-new-tokens 80 --seed 3)
+expect 0 "generate prints byte-token text as it goes" '^é' -- "${gen[@]}"
+ids=$("${gen[@]}" --json 2> /dev/null | tr -d ' \n' | grep -o '"new_ids":\[[0-9,]*\]' | tr -dc '0-9,')
+bytes=0
+for id in ${ids//,/ }; do ((id >= 3 && id <= 258)) && bytes=$((bytes + 1)); done
+if ((bytes >= 2)); then ok "the sampled run holds $bytes byte tokens"; else bad "no byte tokens sampled (ids: $ids)"; fi
 finish

@@ -21,6 +21,8 @@ gzip -dc "$fx/smollm2_gguf/vocab.gguf.gz" > "$work/smollm2.gguf"
 # SmolLM2 splits digits one by one (pre-tokenizer "smollm"): " 2024" -> "Ġ", "2", "0", "2", "4".
 expect 0 "GGUF vocabulary (SmolLM2): digits split" '"count": 6' -- "$npeff" tokenize -t "$work/smollm2.gguf" --text 'in 2024' --json
 expect 0 "GGUF llama (SentencePiece) vocabulary" '"decoded": "Hello world"' -- "$npeff" tokenize -t "$fx/spm/vocab.gguf" --text 'Hello world' --json --skip-special
+# Qwen2/Qwen3 tokenizer.json files have an NFC normalizer: "e" + U+0301 becomes one "é" piece.
+expect 0 "Qwen2 layout (NFC normalizer)" '"decoded": "Amélie"' -- "$npeff" tokenize -t "$fx/qwen2_nfc/tokenizer.json" --text "$(printf 'Ame\xcc\x81lie')" --json
 expect 0 "llama2.c tokenizer.bin" '' -- "$npeff" tokenize -t "$fx/spm/tokenizer.bin" --text 'Hello world'
 expect 0 "--ids decodes" 'decoded: "Hello world"' -- "$npeff" tokenize -t "$fx/spbpe_llama2" --ids "$("$npeff" tokenize -t "$fx/spbpe_llama2" --text 'Hello world' | sed -n 's/^ids: //p')" --skip-special
 if [[ -f "$shared/models/stories260K/tok512.bin" ]]; then
@@ -35,8 +37,8 @@ printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}' > "$wo
 expect 2 "merge with an unknown token" "not in the vocabulary" -- "$npeff" tokenize -t "$work/bad_merge.json" --text a
 printf '{"model": {"type": "BPE", "vocab": {"a": 0}}}' > "$work/no_merges.json"
 expect 2 "missing merges" "merges is missing" -- "$npeff" tokenize -t "$work/no_merges.json" --text a
-printf '{"pre_tokenizer": {"type": "Whitespace"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}' > "$work/pre.json"
-expect 2 "unknown pre-tokenizer" "'Whitespace' is not supported" -- "$npeff" tokenize -t "$work/pre.json" --text a
+printf '{"pre_tokenizer": {"type": "UnicodeScripts"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}' > "$work/pre.json"
+expect 2 "unknown pre-tokenizer" "pre_tokenizer type 'UnicodeScripts' is not supported" -- "$npeff" tokenize -t "$work/pre.json" --text a
 printf '{"model": {"type": "BPE", "vocab": {"\xc3\x28": 0}, "merges": []}}' > "$work/utf8.json"
 expect 2 "bad UTF-8 in the vocabulary" "not valid JSON|UTF-8" -- "$npeff" tokenize -t "$work/utf8.json" --text a
 printf '{"model": ' > "$work/cut.json"

@@ -231,7 +231,7 @@ model::LoadedModel load_on(const std::string& name, const Backend& b) {
 }
 
 // Per-example gradients of every selected parameter, concatenated: [G, k, total] on the CPU.
-at::Tensor all_gradients(const model::LlamaModel& m, const model::ParameterSelection& sel,
+at::Tensor all_gradients(const model::CausalLM& m, const model::ParameterSelection& sel,
                          const model::GradientBatch& batch, const model::Objectives& obj, bool loop,
                          at::Tensor* objectives) {
   std::vector<at::Tensor> parts;

@@ -49,8 +49,8 @@ class ComputePefsTest : public TempDirTest {
 };
 
 // Differentiable log p over the task's categories for one example, from full-length causal rows.
-at::Tensor brute_log_probs(const model::LlamaModel& m, const tokenizer::Tokenizer& tok,
-                           const Task& t, const Example& e) {
+at::Tensor brute_log_probs(const model::CausalLM& m, const tokenizer::Tokenizer& tok, const Task& t,
+                           const Example& e) {
   const std::vector<int32_t> prompt = tok.encode(e.prompt);
   const auto row = [](std::vector<int32_t> ids) {
     return at::tensor(std::vector<int64_t>(ids.begin(), ids.end())).view({1, -1});
@@ -78,7 +78,7 @@ at::Tensor brute_log_probs(const model::LlamaModel& m, const tokenizer::Tokenize
 }
 
 // Gradient of each entry of `objectives` [k] with respect to the selected parameters: [k, n].
-at::Tensor full_gradients(const model::LlamaModel& m, const model::ParameterSelection& sel,
+at::Tensor full_gradients(const model::CausalLM& m, const model::ParameterSelection& sel,
                           const std::function<at::Tensor()>& objectives) {
   std::vector<at::Tensor> leaves;
   for (const auto& s : sel.slices()) {

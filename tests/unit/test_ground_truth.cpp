@@ -110,7 +110,7 @@ TEST(Train, LossFallsAndTheSavedModelReloads) {
   c.hidden_size = 32, c.intermediate_size = 64, c.num_layers = 1, c.num_heads = 4;
   c.num_kv_heads = 4, c.head_dim = 8, c.max_position_embeddings = 64;
   c.tie_word_embeddings = true;
-  model::LlamaModel m(c, model::init_parameters(c, 1), "test");
+  model::CausalLM m(c, model::init_parameters(c, 1), "test");
   model::TrainOptions o;
   o.steps = 60;
   o.batch_size = 16;

@@ -22,7 +22,7 @@ constexpr double kLogitTolerance = 1e-5;
 
 class TinyModel : public ::testing::TestWithParam<std::string> {};
 
-void expect_logits_match(const LlamaModel& m, const safetensors::File& expected,
+void expect_logits_match(const CausalLM& m, const safetensors::File& expected,
                          const std::string& suffix, const std::string& what) {
   const at::Tensor ids = read_expected(expected, "input_ids" + suffix);
   const at::Tensor mask = read_expected(expected, "attention_mask" + suffix);
@@ -46,7 +46,10 @@ TEST_P(TinyModel, LogitsMatchTransformersWithLeftAndRightPadding) {
 
 INSTANTIATE_TEST_SUITE_P(Transformers, TinyModel,
                          ::testing::Values("llama_tied", "llama_untied_gqa", "qwen2_bias",
-                                           "llama3_rope", "llama_sharded"));
+                                           "llama3_rope", "llama_sharded", "llama_all_biases",
+                                           "mistral_sliding", "qwen3_yarn", "gemma2_softcap",
+                                           "gemma3_local_global", "gpt2_tied", "pythia_parallel",
+                                           "neox_sequential", "phi3_longrope", "olmo2_postnorm"));
 
 // ---- GGUF: a tiny HF model written as llama.cpp's converter would, loaded back ------------
 
@@ -209,15 +212,14 @@ TEST(Stories260K, LogitsAndGreedyStoryMatchTransformers) {
 
 // ---- The real SmolLM2-135M (GGUF, Q4_1) -------------------------------------------------------
 
-TEST(SmolLM2, NextTokenLogProbsAndGreedyTextMatchTransformers) {
-  const std::string gguf = smollm2_gguf();
-  if (!path_exists(gguf))
-    GTEST_SKIP() << "SmolLM2 GGUF not found (tools/get-smollm2.sh fetches it; tools/run-tests.sh "
-                    "runs that): "
-                 << gguf;
-  const LoadedModel loaded = load_model(gguf);
-  const nlohmann::json fx =
-      read_json(source_dir() + "/tests/fixtures/models/smollm2_reference.json");
+// A real checkpoint against transformers reading the same file (fixture JSON written by
+// tools/fixtures/make_{llama,gemma3}_fixtures.py): prompt ids, next-token log-probs at the top
+// and at random ids, and greedy continuations. Both sides dequantise the same weights exactly;
+// the difference is float32 summation order over the layers (transformers' own fp32 vs fp64
+// differ by <= 1.7e-5 on both models): 1e-3 leaves a wide margin and is far below what a wrong
+// rotary base or norm gives (> 0.1).
+void expect_matches_reference(const LoadedModel& loaded, const std::string& fixture) {
+  const nlohmann::json fx = read_json(source_dir() + "/tests/fixtures/models/" + fixture);
   const auto random_ids = fx["random_ids"].get<std::vector<int64_t>>();
   for (const nlohmann::json& p : fx["prompts"]) {
     const auto ids32 = loaded.tokenizer->encode(p["text"].get<std::string>());
@@ -226,17 +228,14 @@ TEST(SmolLM2, NextTokenLogProbsAndGreedyTextMatchTransformers) {
     const at::Tensor in = at::tensor(ids).view({1, -1});
     const at::Tensor logits = loaded.model->forward(in, at::ones_like(in))[0][in.size(1) - 1];
     const at::Tensor lp = at::log_softmax(logits.to(at::kDouble), -1);
-    // Both sides dequantise the same weights exactly; fp32 summation order differs over 30
-    // layers (transformers' own fp32 vs fp64 differ by 1.7e-5): 1e-3 leaves a wide margin.
     const auto top = p["top_ids"].get<std::vector<int64_t>>();
     const auto top_lp = p["top_logprobs"].get<std::vector<double>>();
     double worst = 0;
     for (size_t i = 0; i < top.size(); ++i)
       worst = std::max(worst, std::abs(lp[top[i]].item<double>() - top_lp[i]));
     const auto rnd_lp = p["random_logprobs"].get<std::vector<double>>();
-    for (size_t i = 0; i < random_ids.size(); ++i) {
+    for (size_t i = 0; i < random_ids.size(); ++i)
       worst = std::max(worst, std::abs(lp[random_ids[i]].item<double>() - rnd_lp[i]));
-    }
     EXPECT_LE(worst, 1e-3) << p["text"];
     std::cout << "[ info ] " << nlohmann::json(p["text"]).dump()
               << ": max |log p - reference| = " << worst << "\n";
@@ -245,6 +244,39 @@ TEST(SmolLM2, NextTokenLogProbsAndGreedyTextMatchTransformers) {
     EXPECT_EQ(generate(*loaded.model, ids, go), p["greedy_ids"].get<std::vector<int64_t>>())
         << p["text"];
   }
+}
+
+TEST(SmolLM2, NextTokenLogProbsAndGreedyTextMatchTransformers) {
+  const std::string gguf = smollm2_gguf();
+  if (!path_exists(gguf))
+    GTEST_SKIP() << "SmolLM2 GGUF not found (tools/get-smollm2.sh fetches it; tools/run-tests.sh "
+                    "runs that): "
+                 << gguf;
+  expect_matches_reference(load_model(gguf), "smollm2_reference.json");
+}
+
+// ---- The real Gemma 3 270M (GGUF, Q4_K_M) ----------------------------------------------------
+
+// tools/get-gemma3.sh's file: NPEFF_GEMMA3_GGUF, else ${NPEFF_CACHE:-~/.cache/npeff}/gemma3.
+std::string gemma3_gguf() {
+  if (const char* s = std::getenv("NPEFF_GEMMA3_GGUF")) return s;
+  const char* cache = std::getenv("NPEFF_CACHE");
+  const char* home = std::getenv("HOME");
+  const std::string root = cache != nullptr && *cache != '\0' ? std::string(cache)
+                           : home != nullptr                  ? std::string(home) + "/.cache/npeff"
+                                                              : std::string(".");
+  return root + "/gemma3/gemma-3-270m-q4_k_m.gguf";
+}
+
+TEST(Gemma3, NextTokenLogProbsAndGreedyTextMatchTransformers) {
+  const std::string gguf = gemma3_gguf();
+  if (!path_exists(gguf))
+    GTEST_SKIP() << "Gemma 3 GGUF not found (tools/get-gemma3.sh fetches it; tools/run-tests.sh "
+                    "runs that): "
+                 << gguf;
+  const LoadedModel loaded = load_model(gguf);
+  EXPECT_EQ(loaded.model->config().architecture, "gemma3");
+  expect_matches_reference(loaded, "gemma3_reference.json");
 }
 
 }  // namespace

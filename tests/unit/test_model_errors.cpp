@@ -2,9 +2,12 @@
 // CLI), never a crash. Run under AddressSanitizer by tools/run-tests.sh.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
+#include "npeff/io/gguf.h"
 #include "npeff/model/loader.h"
 #include "unit/gguf_writer.h"
 #include "unit/model_fixtures.h"
@@ -97,8 +100,8 @@ TEST_F(BrokenCheckpoint, ConfigProblemsAreRefused) {
   };
   write_config("\"hidden_size\": 32", "\"hidden_size\": 48");
   expect_error([&] { load_model(dir); }, {"has", "shape", "config.json implies"});
-  write_config("\"model_type\": \"llama\"", "\"model_type\": \"gpt2\"");
-  expect_error([&] { load_model(dir); }, {"model_type 'gpt2' is not supported"});
+  write_config("\"model_type\": \"llama\"", "\"model_type\": \"bloom\"");
+  expect_error([&] { load_model(dir); }, {"model_type 'bloom' is not supported (supported: llama"});
   write_config("\"num_key_value_heads\": 4", "\"num_key_value_heads\": 3");
   expect_error([&] { load_model(dir); }, {"multiple of num_key_value_heads"});
   write_config("\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"");
@@ -144,6 +147,132 @@ TEST_F(BrokenCheckpoint, Llama2cProblemsAreRefused) {
   expect_error([&] { load_model(path("junk.bin")); }, {"junk.bin"});
   std::ofstream(path("tiny.bin")) << "abc";
   expect_error([&] { load_model(path("tiny.bin")); }, {"too short"});
+}
+
+// A tiny llama2.c checkpoint written by the rules of karpathy/llama2.c export.py: legacy_export
+// (version 0) or version1_export (version 1), from the same seeded weights.
+class Llama2cFiles : public TempDirTest {
+ protected:
+  static constexpr int32_t kDim = 8, kHidden = 16, kLayers = 2, kHeads = 2, kKvHeads = 1,
+                           kVocab = 10, kSeq = 4;
+  std::map<std::string, std::vector<float>> w;  // llama2.c names
+  void SetUp() override {
+    TempDirTest::SetUp();
+    const int64_t kv = kKvHeads * (kDim / kHeads);
+    const std::vector<std::pair<std::string, int64_t>> sizes = {{"embed", kVocab * kDim},
+                                                                {"rms_att", kLayers * kDim},
+                                                                {"wq", kLayers * kDim * kDim},
+                                                                {"wk", kLayers * kv * kDim},
+                                                                {"wv", kLayers * kv * kDim},
+                                                                {"wo", kLayers * kDim * kDim},
+                                                                {"rms_ffn", kLayers * kDim},
+                                                                {"w1", kLayers * kHidden * kDim},
+                                                                {"w2", kLayers * kDim * kHidden},
+                                                                {"w3", kLayers * kHidden * kDim},
+                                                                {"rms_final", kDim},
+                                                                {"freq", kSeq * (kDim / kHeads)},
+                                                                {"wcls", kVocab * kDim}};
+    float next = 0.f;
+    for (const auto& [name, n] : sizes) {
+      for (int64_t i = 0; i < n; ++i) w[name].push_back(next += 0.001f);  // all distinct
+    }
+  }
+  static void put(std::ofstream& out, const std::vector<float>& v) {
+    out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(4 * v.size()));
+  }
+  std::string write_v0(const std::string& name, bool shared) {
+    std::ofstream out(path(name), std::ios::binary);
+    const int32_t h[7] = {kDim, kHidden, kLayers, kHeads, kKvHeads, shared ? kVocab : -kVocab,
+                          kSeq};
+    out.write(reinterpret_cast<const char*>(h), sizeof h);
+    for (const char* n : {"embed", "rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3",
+                          "rms_final", "freq"}) {
+      put(out, w[n]);
+    }
+    if (!shared) put(out, w["wcls"]);
+    return path(name);
+  }
+  // version1_export: magic, version, 7 int32, shared byte, zeros to 256 bytes, then the norms
+  // first. `version` != 1 writes only the header (a refused export).
+  std::string write_ak42(const std::string& name, bool shared, int32_t version = 1) {
+    std::ofstream out(path(name), std::ios::binary);
+    std::string header(256, '\0');
+    const uint32_t magic = 0x616b3432;
+    const int32_t h[7] = {kDim, kHidden, kLayers, kHeads, kKvHeads, kVocab, kSeq};
+    std::memcpy(&header[0], &magic, 4);
+    std::memcpy(&header[4], &version, 4);
+    std::memcpy(&header[8], h, sizeof h);
+    header[36] = shared ? 1 : 0;
+    out << header;
+    if (version != 1) return path(name);
+    for (const char* n :
+         {"rms_att", "rms_ffn", "rms_final", "embed", "wq", "wk", "wv", "wo", "w1", "w2", "w3"}) {
+      put(out, w[n]);
+    }
+    if (!shared) put(out, w["wcls"]);
+    return path(name);
+  }
+};
+
+TEST_F(Llama2cFiles, Version1LoadsLikeVersion0) {
+  for (const bool shared : {true, false}) {
+    SCOPED_TRACE(shared ? "shared classifier" : "own classifier");
+    const LoadedModel v0 = load_model(write_v0("v0.bin", shared));
+    const LoadedModel v1 = load_model(write_ak42("v1.bin", shared));
+    EXPECT_EQ(v1.format, "llama2c");
+    EXPECT_TRUE(contains(v1.details, "version 1")) << v1.details;
+    EXPECT_EQ(v1.model->config().tie_word_embeddings, shared);
+    const auto& p0 = v0.model->parameters();
+    const auto& p1 = v1.model->parameters();
+    ASSERT_EQ(p0.size(), p1.size());
+    for (size_t i = 0; i < p0.size(); ++i) {
+      EXPECT_EQ(p0[i].name, p1[i].name);
+      EXPECT_TRUE(p0[i].tensor.equal(p1[i].tensor)) << p0[i].name;
+    }
+  }
+  // The file size must match the header, as for version 0.
+  fs::resize_file(write_ak42("v1.bin", true), 1000);
+  expect_error([&] { load_model(path("v1.bin")); }, {"v1.bin", "llama2.c version 1", "implies"});
+}
+
+TEST_F(Llama2cFiles, OtherAk42VersionsAreRefused) {
+  expect_error([&] { load_model(write_ak42("q80.bin", true, 2)); },
+               {"q80.bin: llama2.c export version 2 (magic 'ak42', int8 Q8_0", "not supported",
+                "--version 1"});
+  expect_error([&] { load_model(write_ak42("v7.bin", true, 7)); },
+               {"v7.bin: llama2.c export version 7 (magic 'ak42') is not supported"});
+  expect_error([&] { load_model_tokenizer(path("q80.bin")); }, {"version 2"});
+}
+
+TEST_F(BrokenCheckpoint, GitLfsPointerSaysSo) {
+  const std::string pointer =
+      "version https://git-lfs.github.com/spec/v1\n"
+      "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+      "size 538947840\n";
+  const std::vector<std::string> parts = {"this is a Git LFS pointer (",
+                                          "standing for a file of 538947840 bytes)",
+                                          "not the file itself", "git lfs pull"};
+  const std::string dir = hf_copy();
+  std::ofstream(dir + "/model.safetensors") << pointer;
+  expect_error([&] { load_model(dir); }, parts);
+  expect_error([&] { load_model(dir + "/model.safetensors"); }, parts);
+  for (const char* name : {"model.gguf", "model.bin"}) {
+    std::ofstream(path(name)) << pointer;
+    expect_error([&] { load_model(path(name)); }, parts);
+    expect_error([&] { load_model_tokenizer(path(name)); }, parts);
+  }
+  expect_error([&] { gguf::File::open(path("model.gguf")); }, parts);
+  // Text that only mentions LFS is not a pointer.
+  std::ofstream(path("notes.bin")) << "see version https://git-lfs.github.com/spec/v1 for details";
+  const std::string msg = [&] {
+    try {
+      load_model(path("notes.bin"));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  }();
+  EXPECT_FALSE(contains(msg, "Git LFS")) << msg;
 }
 
 }  // namespace

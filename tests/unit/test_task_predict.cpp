@@ -1,5 +1,5 @@
 // Task configs, data readers and zero-shot predictions: predictions equal a brute-force
-// computation (each example alone through LlamaModel::forward, full logits, the task's formula);
+// computation (each example alone through CausalLM::forward, full logits, the task's formula);
 // every malformed config or data file is refused with a message naming it.
 #include <gtest/gtest.h>
 

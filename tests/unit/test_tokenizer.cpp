@@ -313,6 +313,40 @@ TEST(PreTokenizers, SplitBehavioursMatchHfDocumentation) {
   EXPECT_EQ(split_with(SplitBehavior::kContiguous), (V{"the", "-", "final", "--", "countdown"}));
 }
 
+// A normalizer that removes the text's first character moves the start off original offset 0,
+// and Metaspace's prepend_scheme "first" then prepends nothing. Expected pieces from tokenizers
+// 0.23.3 with these components on the spbpe_llama2 vocabulary (tokenizers aligns a replacement
+// with the last character of its match).
+TEST(Normalizers, RemovingTheFirstCharacterStopsMetaspaceFirstFromPrepending) {
+  std::ifstream in(fixture("spbpe_llama2/tokenizer.json"));
+  nlohmann::json j = nlohmann::json::parse(in);
+  j["pre_tokenizer"] = {{"type", "Metaspace"},
+                        {"replacement", "\u2581"},
+                        {"prepend_scheme", "first"},
+                        {"split", true}};
+  j["post_processor"] = nullptr;
+  const auto pieces = [&](const nlohmann::json& normalizer, const std::string& text) {
+    j["normalizer"] = normalizer;
+    const Tokenizer tok = load_hf_tokenizer_json_text(j.dump(), "t.json");
+    std::vector<std::string> out;
+    for (int32_t id : tok.encode(text)) out.push_back(tok.piece(id));
+    return out;
+  };
+  using V = std::vector<std::string>;
+  const auto replace = [](const char* regex, const char* content) {
+    return nlohmann::json{
+        {"type", "Replace"}, {"pattern", {{"Regex", regex}}}, {"content", content}};
+  };
+  EXPECT_EQ(pieces(replace("^ +", "x"), "  a"), (V{"x", "a"}));
+  EXPECT_EQ(pieces(replace("^ +", ""), "  a"), (V{"a"}));
+  EXPECT_EQ(pieces(replace("a", "bc"), "ad"), (V{"\u2581b", "c", "d"}));
+  EXPECT_EQ(pieces({{"type", "StripAccents"}}, "\u0301ad"), (V{"ad"}));
+  EXPECT_EQ(pieces({{"type", "Nmt"}}, "\u0001ad"), (V{"ad"}));
+  EXPECT_EQ(pieces({{"type", "Strip"}, {"strip_left", true}, {"strip_right", false}}, "  ad"),
+            (V{"ad"}));
+  EXPECT_EQ(pieces({{"type", "NFKC"}}, "ad"), (V{"\u2581ad"}));
+}
+
 // ---- Concurrency -------------------------------------------------------------------------------
 
 TEST(Tokenizer, ConcurrentEncodeIsDeterministic) {

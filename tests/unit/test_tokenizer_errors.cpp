@@ -54,10 +54,18 @@ TEST(TokenizerJson, MalformedFilesAreRefusedWithAReason) {
   expect_json_error(with("\"a b\"", "\"ab\""), {"two tokens separated by one space"});
   expect_json_error(with("\"a b\"", "[\"a\"]"), {"must have two tokens"});
   expect_json_error(with("\"a b\"", "42"), {"merges[0] must be an array"});
-  expect_json_error(with("\"type\": \"ByteLevel\", \"add", "\"type\": \"Whitespace\", \"add"),
-                    {"pre_tokenizer type 'Whitespace' is not supported", "ByteLevel"});
-  expect_json_error(with("\"normalizer\": null", "\"normalizer\": {\"type\": \"NFC\"}"),
-                    {"normalizer", "'NFC' is not supported"});
+  // An unsupported component names its place in the file, its family and type, and every type
+  // npeff supports in that family.
+  expect_json_error(
+      with("\"type\": \"ByteLevel\", \"add", "\"type\": \"Magic\", \"add"),
+      {"t.json: pre_tokenizer: pre_tokenizer type 'Magic' is not supported",
+       "supported pre_tokenizer types: Sequence, ByteLevel", "Whitespace", "Metaspace"});
+  expect_json_error(
+      with("\"normalizer\": null",
+           "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, "
+           "{\"type\": \"Precompiled\", \"precompiled_charsmap\": \"\"}]}"),
+      {"t.json: normalizer.normalizers[1]: normalizer type 'Precompiled' is not supported",
+       "supported normalizer types: Sequence", "NFC", "NFKC", "BertNormalizer"});
   expect_json_error(
       with("\"decoder\": {\"type\": \"ByteLevel\"}", "\"decoder\": {\"type\": \"WordPiece\"}"),
       {"decoder", "'WordPiece' is not supported"});
@@ -85,6 +93,19 @@ TEST(TokenizerJson, MalformedFilesAreRefusedWithAReason) {
                          "\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"String\": \" "
                          "\"}, \"behavior\": \"Sideways\"}"),
                     {"unknown split behavior 'Sideways'"});
+  const std::string byte_level =
+      R"("pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})";
+  expect_json_error(
+      with(byte_level, R"("pre_tokenizer": {"type": "CharDelimiterSplit", "delimiter": "ab"})"),
+      {"pre_tokenizer.delimiter must be a single character", "'ab'"});
+  expect_json_error(with(byte_level, R"("pre_tokenizer": {"type": "FixedLength", "length": 0})"),
+                    {"pre_tokenizer.length must be at least 1"});
+  expect_json_error(
+      with(byte_level, R"("pre_tokenizer": {"type": "Punctuation", "behavior": "Sideways"})"),
+      {"unknown split behavior 'Sideways'"});
+  expect_json_error(
+      with("\"normalizer\": null", R"("normalizer": {"type": "Strip", "strip_left": "yes"})"),
+      {"strip_left must be true or false"});
   expect_json_error(
       with(
           "\"post_processor\": null",

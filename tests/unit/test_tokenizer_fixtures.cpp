@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "npeff/tokenizer/tokenizer.h"
+#include "tokenizer/pipeline.h"
 #include "unit/shared_texts.h"
 #include "unit/test_util.h"
 
@@ -39,6 +41,46 @@ std::string gunzip(const std::string& gz, const std::string& out) {
   while ((n = gzread(in, buf, sizeof(buf))) > 0) o.write(buf, n);
   gzclose(in);
   return out;
+}
+
+// Ids and decoded text of every text, compared with the fixture's per-chunk FNV-1a hashes.
+void expect_dataset_hashes(const std::string& name, const std::vector<std::string>& texts,
+                           const json& want,
+                           const std::function<std::vector<int32_t>(const std::string&)>& encode,
+                           const std::function<std::string(const std::vector<int32_t>&)>& decode) {
+  ASSERT_EQ(static_cast<int64_t>(texts.size()), want["texts"].get<int64_t>())
+      << "the text enumeration differs from the fixture script's";
+  const size_t chunk = want["chunk"].get<size_t>();
+  int64_t tokens = 0;
+  int mismatches = 0;
+  for (size_t c = 0; c * chunk < texts.size(); ++c) {
+    npeff::testing::Fnv1a64 ids_hash, text_hash;
+    const uint32_t sep = 0xFFFFFFFFu;
+    const unsigned char text_sep = 0xFF;
+    for (size_t i = c * chunk; i < std::min(texts.size(), (c + 1) * chunk); ++i) {
+      const std::vector<int32_t> ids = encode(texts[i]);
+      tokens += static_cast<int64_t>(ids.size());
+      for (int32_t id : ids) {
+        const uint32_t u = static_cast<uint32_t>(id);  // little-endian host (x86-64, aarch64)
+        ids_hash.add(&u, 4);
+      }
+      ids_hash.add(&sep, 4);
+      const std::string d = decode(ids);
+      text_hash.add(d.data(), d.size());
+      text_hash.add(&text_sep, 1);
+    }
+    const bool ids_ok = ids_hash.hex() == want["ids_fnv1a64"][c].get<std::string>();
+    const bool text_ok = text_hash.hex() == want["decoded_fnv1a64"][c].get<std::string>();
+    if ((!ids_ok || !text_ok) && ++mismatches <= 3) {
+      ADD_FAILURE() << name << " chunk " << c << " (texts " << c * chunk << ".."
+                    << std::min(texts.size(), (c + 1) * chunk) - 1
+                    << "): " << (ids_ok ? "" : "ids differ ")
+                    << (text_ok ? "" : "decoded text differs ")
+                    << "(compare with the reference on these texts: tests/fixtures/README.md)";
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(tokens, want["tokens"].get<int64_t>());
 }
 
 struct Case {
@@ -126,39 +168,9 @@ TEST_P(TokenizerFixture, EveryTextOfTheSharedDataMatchesTheReference) {
   for (const auto& [name, texts] : datasets) {
     SCOPED_TRACE(name);
     const json& want = expected_["datasets"][name];
-    ASSERT_EQ(static_cast<int64_t>(texts.size()), want["texts"].get<int64_t>())
-        << "the text enumeration differs from the fixture script's";
-    const size_t chunk = want["chunk"].get<size_t>();
-    int64_t tokens = 0;
-    int mismatches = 0;
-    for (size_t c = 0; c * chunk < texts.size(); ++c) {
-      npeff::testing::Fnv1a64 ids_hash, text_hash;
-      const uint32_t sep = 0xFFFFFFFFu;
-      const unsigned char text_sep = 0xFF;
-      for (size_t i = c * chunk; i < std::min(texts.size(), (c + 1) * chunk); ++i) {
-        const std::vector<int32_t> ids = tok_->encode(texts[i], encode_);
-        tokens += static_cast<int64_t>(ids.size());
-        for (int32_t id : ids) {
-          const uint32_t u = static_cast<uint32_t>(id);  // little-endian host (x86-64, aarch64)
-          ids_hash.add(&u, 4);
-        }
-        ids_hash.add(&sep, 4);
-        const std::string d = decode(ids, skip);
-        text_hash.add(d.data(), d.size());
-        text_hash.add(&text_sep, 1);
-      }
-      const bool ids_ok = ids_hash.hex() == want["ids_fnv1a64"][c].get<std::string>();
-      const bool text_ok = text_hash.hex() == want["decoded_fnv1a64"][c].get<std::string>();
-      if ((!ids_ok || !text_ok) && ++mismatches <= 3) {
-        ADD_FAILURE() << name << " chunk " << c << " (texts " << c * chunk << ".."
-                      << std::min(texts.size(), (c + 1) * chunk) - 1
-                      << "): " << (ids_ok ? "" : "ids differ ")
-                      << (text_ok ? "" : "decoded text differs ")
-                      << "(compare with the reference on these texts: tests/fixtures/README.md)";
-      }
-    }
-    EXPECT_EQ(mismatches, 0);
-    EXPECT_EQ(tokens, want["tokens"].get<int64_t>());
+    expect_dataset_hashes(
+        name, texts, want, [&](const std::string& t) { return tok_->encode(t, encode_); },
+        [&](const std::vector<int32_t>& ids) { return decode(ids, skip); });
     for (const json& s : want["samples"]) {
       EXPECT_EQ(tok_->encode(s["text"].get<std::string>(), encode_),
                 s["ids"].get<std::vector<int32_t>>())
@@ -175,6 +187,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"spbpe_llama2", "spbpe_llama2/tokenizer.json", "spbpe_llama2"},
                       Case{"spbpe_metaspace", "spbpe_metaspace/tokenizer.json", "spbpe_metaspace"},
                       Case{"smollm2_gguf", "smollm2_gguf/vocab.gguf.gz", "smollm2_gguf"},
+                      Case{"qwen2_nfc", "qwen2_nfc/tokenizer.json", "qwen2_nfc"},
+                      Case{"gemma_spbpe", "gemma_spbpe/tokenizer.json", "gemma_spbpe"},
                       Case{"spm_gguf", "spm/vocab.gguf", "spm", false, true},
                       // llama2.c stores "▁" as " " in tokenizer.bin, so a literal U+2581 in the
                       // text is an unknown character there (bytes), while sentencepiece reads it
@@ -186,6 +200,94 @@ INSTANTIATE_TEST_SUITE_P(
                            false,
                            {"\xE2\x96\x81lower one eighth block"}}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+// ---- One component at a time: components/<variant>.json plugs a normalizer and/or a
+// pre-tokenizer into components/base.json (make_component_fixtures.py builds the same JSON for HF).
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in.good()) throw std::runtime_error("missing fixture " + path);
+  return json::parse(in);
+}
+
+class ComponentFixture : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    const std::string dir = fixtures() + "components/";
+    expected_ = read_json(dir + GetParam() + ".json");
+    texts_ = read_json(dir + "texts.json")["texts"].get<std::vector<std::string>>();
+    json j = read_json(dir + "base.json");
+    j["normalizer"] = expected_["normalizer"];
+    j["pre_tokenizer"] = expected_["pre_tokenizer"];
+    tok_ = std::make_unique<Tokenizer>(
+        load_hf_tokenizer_json_text(j.dump(), std::string("components/") + GetParam()));
+    encode_.add_special_tokens = false;
+  }
+  json expected_;
+  std::vector<std::string> texts_;
+  std::unique_ptr<Tokenizer> tok_;
+  EncodeOptions encode_;
+};
+
+TEST_P(ComponentFixture, TextsMatchTheReference) {
+  ASSERT_EQ(expected_["ids"].size(), texts_.size());
+  for (size_t i = 0; i < texts_.size(); ++i) {
+    const std::vector<int32_t> got = tok_->encode(texts_[i], encode_);
+    EXPECT_EQ(got, expected_["ids"][i].get<std::vector<int32_t>>()) << json(texts_[i]).dump();
+    EXPECT_EQ(tok_->decode(got, DecodeOptions{true}), expected_["decoded"][i].get<std::string>())
+        << json(texts_[i]).dump();
+  }
+}
+
+// The component alone (ids can miss a split between characters that no merge joins): the
+// normalized text of a normalizer variant, the pieces of a pre-tokenizer variant.
+TEST_P(ComponentFixture, TheComponentAloneMatchesTheReference) {
+  const Tokenizer::Impl& impl = tok_->impl();
+  for (size_t i = 0; i < texts_.size(); ++i) {
+    if (expected_.contains("normalized")) {
+      std::string s = texts_[i];
+      for (const auto& n : impl.normalizers) n->normalize(s);
+      EXPECT_EQ(s, expected_["normalized"][i].get<std::string>()) << json(texts_[i]).dump();
+    } else {
+      std::vector<Piece> pieces;  // an empty text has no split to pre-tokenize (as in HF)
+      if (!texts_[i].empty()) pieces.push_back(Piece{texts_[i], true});
+      for (const auto& p : impl.pre_tokenizers) p->split(pieces);
+      std::vector<std::string> got;
+      for (const Piece& p : pieces) got.push_back(p.text);
+      EXPECT_EQ(got, expected_["pre_tokenized"][i].get<std::vector<std::string>>())
+          << json(texts_[i]).dump();
+    }
+  }
+}
+
+TEST_P(ComponentFixture, EveryTextOfTheSharedDataMatchesTheReference) {
+  const auto datasets = npeff::testing::shared_texts(data_dir());
+  if (datasets.empty()) GTEST_SKIP() << "../shared/data absent (" << data_dir() << ")";
+  for (const auto& [name, texts] : datasets) {
+    if (!expected_["datasets"].contains(name)) continue;  // the variants leave SST-2 train out
+    SCOPED_TRACE(name);
+    expect_dataset_hashes(
+        name, texts, expected_["datasets"][name],
+        [&](const std::string& t) { return tok_->encode(t, encode_); },
+        [&](const std::vector<int32_t>& ids) { return tok_->decode(ids, DecodeOptions{true}); });
+  }
+}
+
+// Every variant of make_component_fixtures.py's VARIANTS.
+INSTANTIATE_TEST_SUITE_P(
+    Components, ComponentFixture,
+    ::testing::Values(
+        "nfc", "nfd", "nfkc", "nfkd", "lowercase", "strip", "strip_right", "strip_accents",
+        "nfd_strip_accents", "prepend", "replace_string", "replace_regex", "sequence_normalizer",
+        "bert_normalizer", "bert_normalizer_cased", "bert_normalizer_accents_only", "nmt",
+        "byte_level_normalizer", "whitespace", "whitespace_split", "punctuation",
+        "punctuation_contiguous", "punctuation_merged_with_next", "char_delimiter_split",
+        "bert_pre_tokenizer", "bert_full", "digits_individual", "digits_contiguous", "split_string",
+        "split_regex_removed", "split_regex_isolated", "split_regex_merged_with_previous",
+        "split_regex_merged_with_next", "split_regex_contiguous", "split_regex_invert",
+        "byte_level_pre_tokenizer", "metaspace_always", "metaspace_never_nosplit", "fixed_length",
+        "sequence_pre_tokenizer"),
+    [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 }  // namespace
 }  // namespace npeff::tokenizer

@@ -17,8 +17,9 @@ class MappedFile {
 
   /// Maps `path` read-only. `kind` ("GGUF file", "safetensors file") names the file in error
   /// messages: "cannot open <kind> 'path': ...". Throws npeff::Error for a missing, unreadable
-  /// or non-regular file. An empty file gives data() == nullptr and size() == 0 rather than an
-  /// error (mmap refuses a length of 0): each format reports a too-short file in its own terms.
+  /// or non-regular file, and for a Git LFS pointer (check_not_lfs_pointer). An empty file gives
+  /// data() == nullptr and size() == 0 rather than an error (mmap refuses a length of 0): each
+  /// format reports a too-short file in its own terms.
   static MappedFile open(const std::string& path, const char* kind);
 
   MappedFile(MappedFile&& other) noexcept;
@@ -39,5 +40,11 @@ class MappedFile {
   const uint8_t* data_ = nullptr;  // nullptr for an empty or moved-from mapping
   uint64_t size_ = 0;
 };
+
+/// Throws npeff::Error when the `size` bytes at `data` (the start of the file `path`) are a Git
+/// LFS pointer (text starting "version https://git-lfs.github.com/spec/"): the small file Git
+/// leaves in place of a large one when Git LFS is not installed or `git lfs pull` was not run.
+/// MappedFile::open calls it; readers that do not map the file call it on its first bytes.
+void check_not_lfs_pointer(const std::string& path, const uint8_t* data, uint64_t size);
 
 }  // namespace npeff::io

@@ -6,7 +6,8 @@
 #include <functional>
 #include <vector>
 
-#include "npeff/model/llama.h"
+#include "npeff/model/causal_lm.h"
+#include "npeff/model/loader.h"
 
 namespace npeff::model {
 
@@ -19,8 +20,13 @@ struct GenerateOptions {
 };
 
 // Returns the new ids (prompt excluded). `on_token` (optional) sees each id as it is produced.
-std::vector<int64_t> generate(const LlamaModel& model, const std::vector<int64_t>& prompt,
+std::vector<int64_t> generate(const CausalLM& model, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options,
                               const std::function<void(int64_t)>& on_token = nullptr);
+
+// The ids generation stops at, as the checkpoint's reference tool stops: the tokenizer's EOS,
+// every eos_token_id of config.json / generation_config.json (transformers; generation_config
+// wins when it has one), GGUF eos/eot/eom ids (llama.cpp), and BOS for llama2.c (run.c).
+std::vector<int64_t> stop_ids(const LoadedModel& loaded);
 
 }  // namespace npeff::model

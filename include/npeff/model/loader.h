@@ -1,13 +1,13 @@
 // Loading Llama-family checkpoints in the formats users hold: a Hugging Face directory
 // (config.json + model.safetensors or a sharded index), a GGUF file (llama.cpp; quantised
 // tensors are dequantised to float32 on load), or a llama2.c .bin. Weights end up in float32 on
-// the CPU with HF parameter names; move them with LlamaModel::to.
+// the CPU with HF parameter names; move them with CausalLM::to.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "npeff/model/llama.h"
+#include "npeff/model/causal_lm.h"
 #include "npeff/tokenizer/tokenizer.h"
 
 namespace npeff::model {
@@ -20,7 +20,7 @@ struct LoadOptions {
 };
 
 struct LoadedModel {
-  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<CausalLM> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;  // null when none was found
   std::string format;                               // "hf", "gguf", "llama2c"
   std::string path;

@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "npeff/model/llama.h"
+#include "npeff/model/causal_lm.h"
 
 namespace npeff::model {
 
 struct ParameterSlice {
-  int index = -1;  // into LlamaModel::parameters()
+  int index = -1;  // into CausalLM::parameters()
   std::string name;
   std::vector<int64_t> shape;
   int64_t numel = 0;
@@ -36,8 +36,11 @@ struct ParameterSlice {
 // output embedding); a tied head is the input embedding, so it is not a separate parameter.
 class ParameterSelection {
  public:
+  // The Llama-layout families' default; an empty spec selects the model's family default
+  // (CausalLM::default_params(): GPT-2 "transformer.h.*,!*ln_*", GPT-NeoX
+  // "gpt_neox.layers.*,!*layernorm*").
   static constexpr const char* kDefault = "model.layers.*,!*norm*";
-  static ParameterSelection parse(const LlamaModel& model, const std::string& patterns);
+  static ParameterSelection parse(const CausalLM& model, const std::string& patterns);
   const std::vector<ParameterSlice>& slices() const { return slices_; }
   int64_t total() const { return total_; }
   const std::string& patterns() const { return patterns_; }
@@ -74,7 +77,7 @@ struct GradientBatch {
 // would dominate the cost).
 class ModelOutputs {
  public:
-  ModelOutputs(const LlamaModel& model, at::Tensor hidden, ForwardCapture* capture)
+  ModelOutputs(const CausalLM& model, at::Tensor hidden, ForwardCapture* capture)
       : model_(model), hidden_(std::move(hidden)), capture_(capture) {}
   const at::Tensor& hidden() const { return hidden_; }  // [B, T, hidden]
   // float32 logits [N, V] at (row, position) pairs (int64 [N] each).
@@ -83,7 +86,7 @@ class ModelOutputs {
   at::Tensor all_logits() const;
 
  private:
-  const LlamaModel& model_;
+  const CausalLM& model_;
   at::Tensor hidden_;
   ForwardCapture* capture_;
   mutable at::Tensor all_;  // all_logits(), computed (and captured) once
@@ -105,13 +108,13 @@ struct GradientResult {
 };
 
 // The batched engine.
-GradientResult per_example_gradients(const LlamaModel& model, const ParameterSelection& selection,
+GradientResult per_example_gradients(const CausalLM& model, const ParameterSelection& selection,
                                      const GradientBatch& batch, const Objectives& objectives,
                                      const GradientConsumer& consumer);
 
 // Reference: each example alone (its rows unpadded), one autograd backward per objective with
 // the selected parameters as leaves. Slow; for tests and the benchmark's baseline.
-GradientResult per_example_gradients_loop(const LlamaModel& model,
+GradientResult per_example_gradients_loop(const CausalLM& model,
                                           const ParameterSelection& selection,
                                           const GradientBatch& batch, const Objectives& objectives,
                                           const GradientConsumer& consumer);

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "npeff/model/causal_lm.h"
 #include "npeff/model/config.h"
-#include "npeff/model/llama.h"
 #include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
 
@@ -38,14 +38,14 @@ struct TrainResult {
 
 /// Trains `model` in place on `examples` (label-tokens or suffixes tasks with gold labels).
 /// `on_step(step, loss)` is called after every step.
-TrainResult train_classifier(LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
+TrainResult train_classifier(CausalLM& model, const tokenizer::Tokenizer& tokenizer,
                              const task::Task& task, const std::vector<task::Example>& examples,
                              const TrainOptions& options,
                              const std::function<void(std::int64_t, double)>& on_step = {});
 
 /// Writes `dir`/config.json, model.safetensors (float32) and tokenizer.json (`tokenizer_json`
 /// copied verbatim); atomically (dir.partial, then rename).
-void save_hf_model(const LlamaModel& model, const std::string& tokenizer_json,
+void save_hf_model(const CausalLM& model, const std::string& tokenizer_json,
                    const std::string& dir);
 
 }  // namespace npeff::model

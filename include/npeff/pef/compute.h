@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "npeff/model/llama.h"
+#include "npeff/model/causal_lm.h"
 #include "npeff/model/per_example_grad.h"
 #include "npeff/projection/projection.h"
 #include "npeff/task/task.h"
@@ -69,9 +69,9 @@ struct PefBatch {
 
 class PefComputer {
  public:
-  PefComputer(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
-              task::Task task, model::ParameterSelection selection,
-              const projection::Projection& projection, PefOptions options);
+  PefComputer(const model::CausalLM& model, const tokenizer::Tokenizer& tokenizer, task::Task task,
+              model::ParameterSelection selection, const projection::Projection& projection,
+              PefOptions options);
 
   int64_t categories() const { return categories_; }  ///< r
   int64_t rows() const;                               ///< rows of G before SVD reduction
@@ -85,7 +85,7 @@ class PefComputer {
   model::Objectives objectives(at::Tensor* log_probs, at::Tensor* hidden,
                                const task::TaskBatch& tb) const;
 
-  const model::LlamaModel& model_;
+  const model::CausalLM& model_;
   const tokenizer::Tokenizer& tokenizer_;
   task::Task task_;
   model::ParameterSelection selection_;

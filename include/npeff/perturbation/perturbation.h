@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "npeff/model/llama.h"
+#include "npeff/model/causal_lm.h"
 #include "npeff/model/per_example_grad.h"
 #include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
@@ -28,7 +28,7 @@ struct SparseVector {
 // destructor writes back the original values exactly (not by subtraction).
 class ParameterPatch {
  public:
-  ParameterPatch(const model::LlamaModel& model, const model::ParameterSelection& selection,
+  ParameterPatch(const model::CausalLM& model, const model::ParameterSelection& selection,
                  const SparseVector& v, double scale);
   ~ParameterPatch();
   ParameterPatch(const ParameterPatch&) = delete;
@@ -45,7 +45,7 @@ class ParameterPatch {
 
 // log p(y|x) of the task for each example, float32 [m, r] on the CPU (r = labels; vocab tasks:
 // the whole vocabulary), batched, without autograd.
-at::Tensor task_log_probs(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
+at::Tensor task_log_probs(const model::CausalLM& model, const tokenizer::Tokenizer& tokenizer,
                           const task::Task& task, const std::vector<task::Example>& examples,
                           int64_t batch_size);
 
@@ -65,11 +65,10 @@ struct Selectivity {
 
 // `base_top`, `base_baseline`: log p of the unperturbed model on the two example sets
 // (task_log_probs), so that they are computed once for many directions.
-Selectivity measure_selectivity(const model::LlamaModel& model,
-                                const tokenizer::Tokenizer& tokenizer, const task::Task& task,
-                                const model::ParameterSelection& selection, const SparseVector& v,
-                                double magnitude, const std::vector<task::Example>& top,
-                                const at::Tensor& base_top,
+Selectivity measure_selectivity(const model::CausalLM& model, const tokenizer::Tokenizer& tokenizer,
+                                const task::Task& task, const model::ParameterSelection& selection,
+                                const SparseVector& v, double magnitude,
+                                const std::vector<task::Example>& top, const at::Tensor& base_top,
                                 const std::vector<task::Example>& baseline,
                                 const at::Tensor& base_baseline, int64_t batch_size);
 

@@ -7,7 +7,7 @@
 #include <functional>
 #include <vector>
 
-#include "npeff/model/llama.h"
+#include "npeff/model/causal_lm.h"
 #include "npeff/task/task.h"
 #include "npeff/tokenizer/tokenizer.h"
 
@@ -31,7 +31,7 @@ struct Predictions {
 };
 
 // `on_batch(done)` (optional) reports progress.
-Predictions predict(const model::LlamaModel& model, const tokenizer::Tokenizer& tokenizer,
+Predictions predict(const model::CausalLM& model, const tokenizer::Tokenizer& tokenizer,
                     const Task& task, const std::vector<Example>& examples, int64_t batch_size,
                     const std::function<void(int64_t)>& on_batch = nullptr, int64_t vocab_top = 10);
 

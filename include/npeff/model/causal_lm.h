@@ -1,7 +1,8 @@
-// A Llama-family causal LM in LibTorch (ATen): RMSNorm, rotary embeddings (rope_theta, Llama-3
-// scaling), grouped-query attention, SwiGLU MLP, tied or untied output embedding, optional q/k/v
-// biases (Qwen2). Written from the architecture as Hugging Face's modeling_llama.py computes it;
-// parameters carry HF's names, so checkpoints of every format map onto one layout.
+// A decoder-only causal LM in LibTorch (ATen), one block layout with the switches of
+// ModelConfig: the families of src/model/families/ (Llama, Mistral, Qwen2/3, Gemma 2/3, GPT-2,
+// GPT-NeoX/Pythia, Phi-3, OLMo-2), each computed as its Hugging Face modeling_*.py does.
+// Parameters carry the family's HF names, so checkpoints of every format map onto one layout;
+// linear weights are held [out, in] (GPT-2's Conv1D weights are transposed on load).
 //
 // Padding: rows of a batch may be padded on the left or on the right (attention_mask 0 marks
 // padding). Positions count each row's real tokens from 0 (cumsum(mask) - 1), so a left-padded
@@ -32,7 +33,8 @@ class ForwardCapture {
   virtual ~ForwardCapture() = default;
   virtual bool wants(int weight_index) const = 0;
   // Linear: output = input W^T (+ b), bias_index -1 without a bias. Norm (is_norm): output =
-  // W * input, where `input` is the normalised activation.
+  // W * input (+ b; Gemma: (1 + W) * input), where `input` is the normalised activation; a
+  // per-head norm (q/k norms of Qwen3, Gemma 3) records [N, heads, head_dim].
   virtual void record(int weight_index, int bias_index, bool is_norm, const at::Tensor& input,
                       const at::Tensor& output) = 0;
 };
@@ -46,11 +48,11 @@ struct TokenLayout {
   at::Tensor allowed;    // bool [B, T, T]: query t may attend to key s; must hold for s == t
 };
 
-class LlamaModel {
+class CausalLM {
  public:
   // `parameters` must hold exactly the tensors expected_parameter_names() lists, with the
   // shapes the config implies (npeff::Error naming the tensor otherwise).
-  LlamaModel(ModelConfig config, std::vector<Parameter> parameters, std::string source);
+  CausalLM(ModelConfig config, std::vector<Parameter> parameters, std::string source);
 
   const ModelConfig& config() const { return config_; }
   const std::vector<Parameter>& parameters() const { return parameters_; }
@@ -82,11 +84,14 @@ class LlamaModel {
   // The names (HF order) and shapes a checkpoint must provide for `config`.
   static std::vector<std::pair<std::string, std::vector<int64_t>>> expected_parameters(
       const ModelConfig& config);
+  // The family's default --params selection (every block weight; no embeddings, no norms).
+  std::string default_params() const;
+  // Whether parameter i is an embedding (token or position): no per-example gradients.
+  bool is_embedding(int index) const;
 
  private:
-  struct Layer {
-    int attn_norm, q, k, v, o, q_bias = -1, k_bias = -1, v_bias = -1, ffn_norm, gate, up, down;
-  };
+  // Parameter index of each role (family.h Role) of a layer, -1 when absent.
+  using Slots = std::vector<int>;
   // Real tokens of a padded batch: per-token ops run on these N rows only.
   struct Packing {
     int64_t batch = 0, length = 0;
@@ -94,25 +99,29 @@ class LlamaModel {
     bool padded = false;
     std::vector<int64_t> lengths;  // real tokens per row
     bool equal_lengths = true;
-    at::Tensor layout_mask;  // with a TokenLayout: additive float32 mask [B, 1, T, T]
+    at::Tensor layout_mask;       // with a TokenLayout: additive float32 mask [B, 1, T, T]
+    at::Tensor layout_positions;  // with a TokenLayout: int64 [B, T] (sliding windows)
     at::Tensor unpack(const at::Tensor& x) const;  // [N, d] -> [B * T, d] (zeros at padding)
     at::Tensor pack(const at::Tensor& x) const;    // [B * T, d] -> [N, d]
   };
   const at::Tensor& p(int i) const { return parameters_[i].tensor; }
-  at::Tensor rms_norm(const at::Tensor& x, int weight, ForwardCapture* capture) const;
+  struct RotaryAngles {
+    at::Tensor cos, sin;  // [N, 1, rotary_dim] in the compute dtype; undefined: no rotary
+  };
+  at::Tensor norm(const at::Tensor& x, int weight, int bias, ForwardCapture* capture) const;
   at::Tensor linear(const at::Tensor& x, int weight, int bias, ForwardCapture* capture) const;
-  at::Tensor attention(const at::Tensor& x, const Layer& layer, const Packing& pack,
-                       const at::Tensor& cos, const at::Tensor& sin, ForwardCapture* capture) const;
+  at::Tensor attention(const at::Tensor& x, int64_t layer, const Packing& pack,
+                       const RotaryAngles& rotary, ForwardCapture* capture) const;
+  at::Tensor mlp(const at::Tensor& x, int64_t layer, ForwardCapture* capture) const;
+  RotaryAngles rotary_angles(const at::Tensor& positions, bool local, int64_t seq_len) const;
+  int slot(int64_t layer, int role) const;  // layer -1: global
 
   ModelConfig config_;
   std::vector<Parameter> parameters_;
   std::string source_;
-  std::vector<Layer> layers_;
-  int embed_ = -1, final_norm_ = -1, lm_head_ = -1;  // lm_head_ == embed_ when tied
-  at::Tensor inv_freq_;  // rotary inverse frequencies, float32 [head_dim / 2]
+  std::vector<Slots> layers_;
+  Slots global_;
+  int embed_ = -1, lm_head_ = -1;  // lm_head_ == embed_ when tied
 };
-
-// Rotary inverse frequencies as HF computes them (float32), with Llama-3 scaling when set.
-at::Tensor rope_inverse_frequencies(const ModelConfig& config);
 
 }  // namespace npeff::model
