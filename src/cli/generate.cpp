@@ -46,6 +46,9 @@ int run_generate(const GenerateCliOptions& o, const GlobalOptions& g) {
   if (!o.json) std::cout << o.prompt << std::flush;
   tokenizer::TextStream stream(tok, ids32, tokenizer::DecodeOptions{true});
   const std::vector<int64_t> out = model::generate(*loaded.model, prompt, go, [&](int64_t id) {
+    // Padded vocabularies (Pythia, OLMo 2, Phi-3, Qwen): an id past the tokenizer's has no
+    // text; transformers decodes it as nothing.
+    if (id >= tok.vocab_size()) return;
     const std::string piece = stream.push(static_cast<int32_t>(id));
     if (!o.json && !piece.empty()) std::cout << piece << std::flush;
   });

@@ -1,5 +1,6 @@
 // npeff model-info: what a checkpoint is (architecture, sizes, parameter counts), which
 // parameters --params selects, and its tokenizer.
+#include <cmath>
 #include <iostream>
 
 #include "cli/subcommands.h"
@@ -37,8 +38,24 @@ int run_model_info(const ModelInfoOptions& o) {
       {"num_kv_heads", c.num_kv_heads},
       {"head_dim", c.head_dim},
       {"max_position_embeddings", c.max_position_embeddings},
-      {"rms_norm_eps", c.rms_norm_eps},
-      {"rope_theta", c.rope_theta},
+      {"norm_eps", c.rms_norm_eps},
+      {"norm", c.norm == model::NormKind::kLayerNorm ? "layernorm"
+               : c.norm_unit_offset                  ? "rmsnorm (1 + w)"
+                                                     : "rmsnorm"},
+      {"activation", c.activation == model::Activation::kSilu       ? "silu"
+                     : c.activation == model::Activation::kGeluTanh ? "gelu_tanh"
+                                                                    : "gelu"},
+      {"positions", c.learned_positions ? "learned" : "rotary"},
+      {"rope_theta", c.learned_positions ? nlohmann::json() : nlohmann::json(c.rope_theta)},
+      {"rotary_dim", c.learned_positions ? nlohmann::json() : nlohmann::json(c.rotary_dim())},
+      {"parallel_residual", c.parallel_residual},
+      {"post_norms", c.post_norms},
+      {"attention_scale",
+       c.attention_scale.value_or(1.0 / std::sqrt(static_cast<double>(c.head_dim)))},
+      {"attn_logit_softcap", c.attn_logit_softcap},
+      {"final_logit_softcap", c.final_logit_softcap},
+      {"o_bias", c.o_bias},
+      {"mlp_bias", c.mlp_bias},
       {"rope_scaling", c.rope_scaling ? nlohmann::json(c.rope_scaling->type) : nlohmann::json()},
       {"sliding_window", c.sliding_window},
       {"eos_token_ids", c.eos_token_ids},

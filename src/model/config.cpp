@@ -77,7 +77,16 @@ std::string ModelConfig::summary() const {
     if (rope_scaling) s << ", " << rope_scaling->type << " rope scaling";
   }
   if (sliding_window > 0) s << ", sliding window " << sliding_window;
-  if (attention_bias) s << ", qkv bias";
+  if (attention_bias || o_bias || mlp_bias) {
+    s << ",";
+    if (attention_bias) s << " qkv";
+    if (o_bias) s << " o";
+    if (mlp_bias) s << " mlp";
+    s << " biases";
+  }
+  if (parallel_residual) s << ", parallel residual";
+  if (attn_logit_softcap > 0 || final_logit_softcap > 0)
+    s << ", soft-caps " << attn_logit_softcap << "/" << final_logit_softcap;
   s << (tie_word_embeddings ? ", tied embeddings" : ", untied output");
   return s.str();
 }

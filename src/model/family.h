@@ -1,8 +1,9 @@
 // A model family: everything that differs between, say, GPT-2 and Gemma 3 lives in one
 // src/model/families/<family>.cpp that fills this struct. The runner (causal_lm.cpp) and the
 // loaders (load_hf.cpp, load_gguf.cpp) know only roles; a family maps them to its config keys
-// and tensor names. To add a family: copy the closest family file, adjust, and list it in
-// families/registry.cpp; add tiny configs to tools/fixtures/make_family_fixtures.py.
+// and tensor names. To add a family: copy the closest family file and adjust it; then the lists
+// that name every family (registry.cpp, CMakeLists.txt, the fixture scripts and test lists, the
+// supported list in docs/troubleshooting.md): docs/model.md "Adding a family".
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -118,6 +119,10 @@ struct Family {
   std::function<at::Tensor(const TensorSpec&, const ModelConfig&, at::Tensor)> from_gguf;
   // config.json has the usual key names (hidden_size, num_hidden_layers, ...; GPT-2 does not).
   bool common_hf_keys = true;
+  // The base model's prefix of HF names ("model.", GPT-2 "transformer.", NeoX "gpt_neox."):
+  // checkpoints of the base model (e.g. openai-community/gpt2) store names without it, and
+  // transformers loads them into the LM-head model all the same.
+  std::string hf_base_prefix = "model.";
   // Checkpoint tensors that are not parameters (buffers older transformers saved).
   std::vector<std::string> ignored_hf_tensors = {"rotary_emb.inv_freq"};
 };
@@ -141,6 +146,8 @@ std::optional<RopeScaling> parse_rope_scaling(const HfConfig& c, const nlohmann:
 // Mistral, Qwen2/3, Gemma 2/3, OLMo-2 and Phi-3 (fused forms by config).
 std::vector<TensorSpec> llama_layout_tensors(const ModelConfig& c);
 std::string layer_name(int64_t layer, const std::string& rest);  // "model.layers.N." + rest
+// config.json layer_types: true for "sliding_attention" (npeff::Error for other values).
+std::vector<bool> sliding_layer_types(const HfConfig& c);
 // bos/pad/eos ids of config.json (eos: an int or a list).
 void parse_hf_ids(const HfConfig& c, ModelConfig& m);
 }  // namespace family

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "npeff/core/error.h"
+#include "npeff/core/log.h"
 
 namespace npeff::model {
 
@@ -20,8 +21,19 @@ std::vector<int64_t> generate(const CausalLM& model, const std::vector<int64_t>&
   std::vector<int64_t> seq = prompt, out;
   const int64_t limit = model.config().max_position_embeddings;
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-    NPEFF_CHECK(static_cast<int64_t>(seq.size()) < limit,
-                "generate: reached the model's context length ", limit);
+    // Learned positions end at the context length: stop there and return what was generated.
+    // Rotary models go on past it, as transformers does (with dynamic rope scaling, that is
+    // where it starts to act).
+    if (static_cast<int64_t>(seq.size()) >= limit) {
+      if (model.config().learned_positions) {
+        log::warn("generate: stopped at the model's context length (", limit,
+                  " learned positions) after ", out.size(), " new tokens");
+        break;
+      }
+      if (static_cast<int64_t>(seq.size()) == limit)
+        log::warn("generate: going past the model's max_position_embeddings (", limit,
+                  "); quality may drop unless its rope scaling covers it");
+    }
     const at::Tensor ids = at::tensor(seq, at::kLong).view({1, -1});
     const at::Tensor logits = model.forward(ids, at::ones_like(ids)).select(1, ids.size(1) - 1)[0];
     int64_t next = 0;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "model/family.h"
@@ -86,9 +87,15 @@ LoadedModel load_hf_model(const std::string& path, const LoadOptions& options) {
                                               : safetensors::Checkpoint::open_directory(root);
   std::vector<Parameter> params;
   std::map<std::string, int> dtypes;
+  std::set<std::string> stored_names;  // names found without the base-model prefix
   for (const TensorSpec& spec : family.tensors(config)) {
     const std::string& name = spec.name;
     const safetensors::TensorView* t = ckpt.find(name);
+    const std::string& prefix = family.hf_base_prefix;
+    if (t == nullptr && name.compare(0, prefix.size(), prefix) == 0) {
+      t = ckpt.find(name.substr(prefix.size()));  // a base-model checkpoint
+      if (t != nullptr) stored_names.insert(name.substr(prefix.size()));
+    }
     NPEFF_CHECK(t != nullptr, ckpt.source(), ": missing tensor ", name, " (", config.summary(),
                 ")");
     // GPT-2's Conv1D weights are stored [in, out]; npeff holds [out, in].
@@ -104,7 +111,8 @@ LoadedModel load_hf_model(const std::string& path, const LoadOptions& options) {
     ++dtypes[safetensors::dtype_name(t->dtype)];
   }
   for (const std::string& name : ckpt.names()) {  // tolerated extras
-    const bool known = std::any_of(params.begin(), params.end(),
+    const bool known = stored_names.count(name) != 0 ||
+                       std::any_of(params.begin(), params.end(),
                                    [&](const Parameter& p) { return p.name == name; });
     const auto ends_with = [&](const std::string& suffix) {
       return name.size() >= suffix.size() &&

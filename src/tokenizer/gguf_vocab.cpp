@@ -49,11 +49,14 @@ bool add_gpt2_pre_tokenizer(const std::string& pre, const std::string& path,
     impl.pre_tokenizers.push_back(make_byte_level_pre_tokenizer(false, true));
     return false;
   }
-  if (pre == "gpt-2" || pre == "gpt2" || pre == "default") {
+  // "olmo": llama.cpp's name for the GPT-NeoX-20B tokenizer (Pythia, OLMo 1): GPT-2's regex.
+  if (pre == "gpt-2" || pre == "gpt2" || pre == "default" || pre == "olmo") {
     impl.pre_tokenizers.push_back(make_byte_level_pre_tokenizer(false, true));
     return false;
   }
-  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "qwen2") {
+  // "dbrx", "smaug-bpe": cl100k-style tokenizers (OLMo 2's dolma2) with Llama 3's regex.
+  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "qwen2" ||
+      pre == "dbrx" || pre == "smaug-bpe") {
     Pattern p;
     p.regex = std::make_shared<Regex>(pre == "qwen2" ? kQwen2Pattern : kLlama3Pattern);
     impl.pre_tokenizers.push_back(
@@ -62,19 +65,22 @@ bool add_gpt2_pre_tokenizer(const std::string& pre, const std::string& path,
     return pre != "qwen2";
   }
   NPEFF_FAIL(path, ": tokenizer.ggml.pre '", pre,
-             "' is not supported by npeff (supported: smollm, gpt-2, default, llama3, llama-bpe, "
-             "qwen2)");
+             "' is not supported by npeff (supported: smollm, gpt-2, default, olmo, llama3, "
+             "llama-bpe, dbrx, smaug-bpe, qwen2)");
 }
 
 void add_special_tokens(const std::vector<std::string>& tokens, const std::vector<int64_t>& types,
                         Tokenizer::Impl& impl) {
   for (size_t id = 0; id < types.size(); ++id) {
     if (types[id] == kControl || types[id] == kUserDefined) {
+      // Both are matched whole in text; only CONTROL tokens are special (dropped by
+      // skip-special decoding): llama.cpp and transformers keep USER_DEFINED text (Gemma's "\n",
+      // whitespace runs, HTML tags).
       if (tokens[id].empty() || utf8::first_invalid(tokens[id]) != std::string::npos) continue;
       AddedToken t;
       t.id = static_cast<int32_t>(id);
       t.content = tokens[id];
-      t.special = true;
+      t.special = types[id] == kControl;
       impl.added.push_back(std::move(t));
     }
   }

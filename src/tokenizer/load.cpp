@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "npeff/core/error.h"
+#include "npeff/io/mapped_file.h"
 #include "npeff/tokenizer/tokenizer.h"
 
 namespace npeff::tokenizer {
@@ -33,6 +34,13 @@ Tokenizer load_tokenizer(const std::string& path) {
   }
   std::ifstream in(path, std::ios::binary);
   NPEFF_CHECK(in.good(), "cannot open tokenizer file ", path);
+  // A Git LFS pointer saved in place of tokenizer.json (common for Hub clones without LFS).
+  char pointer[1024] = {0};
+  in.read(pointer, sizeof pointer);
+  io::check_not_lfs_pointer(path, reinterpret_cast<const uint8_t*>(pointer),
+                            static_cast<uint64_t>(in.gcount()));
+  in.clear();
+  in.seekg(0);
   char head[4] = {0, 0, 0, 0};
   in.read(head, 4);
   if (in.gcount() == 4 && std::memcmp(head, "GGUF", 4) == 0) return load_gguf_tokenizer(path);

@@ -277,6 +277,12 @@ TEST(Gemma3, NextTokenLogProbsAndGreedyTextMatchTransformers) {
   const LoadedModel loaded = load_model(gguf);
   EXPECT_EQ(loaded.model->config().architecture, "gemma3");
   expect_matches_reference(loaded, "gemma3_reference.json");
+  // USER_DEFINED tokens (whitespace runs, "\n", HTML tags) are text, not special: decoding with
+  // skip-special keeps them, as transformers (same GGUF) and llama.cpp do.
+  const tokenizer::DecodeOptions skip{true};
+  EXPECT_EQ(loaded.tokenizer->decode({9259, 138, 236765, 4010, 671}, skip), "Hello  w\xC3\xB6rld");
+  const std::string lines = "Three fruits:\n1. Apple\n2.";
+  EXPECT_EQ(loaded.tokenizer->decode(loaded.tokenizer->encode(lines), skip), lines);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "npeff/model/loader.h"
 #include "npeff/model/per_example_grad.h"
 #include "unit/model_fixtures.h"
+#include "unit/safetensors_writer.h"
 #include "unit/test_util.h"
 
 namespace npeff::model {
@@ -76,6 +77,41 @@ TEST_F(FamilyConfig, EveryListedEosIdStopsGeneration) {
   EXPECT_EQ(load_model(dir).model->config().eos_token_ids, std::vector<int64_t>{A});
 }
 
+// The real openai-community/gpt2 checkpoint (and every base-model checkpoint) stores names
+// without the LM model's prefix ("h.0.attn.c_attn.weight", "wte.weight") plus causal-mask
+// buffers ("h.0.attn.bias"); transformers loads it into GPT2LMHeadModel all the same.
+TEST_F(FamilyConfig, BaseModelCheckpointsWithoutThePrefixLoad) {
+  const std::string dir = copy_with("gpt2_tied", nlohmann::json::object());
+  const safetensors::File original = safetensors::File::open(dir + "/model.safetensors");
+  SafetensorsWriter w;
+  for (const safetensors::TensorView& t : original.tensors()) {
+    std::vector<uint8_t> bytes(t.data, t.data + (t.end - t.begin));
+    w.add_raw(t.name.substr(std::string("transformer.").size()), "F32", t.shape, bytes);
+    if (t.name.find(".ln_1.weight") != std::string::npos) {  // one mask buffer per layer
+      const std::string layer = t.name.substr(12, t.name.find(".ln_1") - 12);
+      w.add(layer + ".attn.bias", "F32", {1, 1, 2, 2}, {1, 0, 1, 1});
+    }
+  }
+  fs::remove(dir + "/model.safetensors");
+  w.write(dir + "/model.safetensors");
+  const LoadedModel stripped = load_model(dir);
+  const LoadedModel hf = load_model(tiny_model("gpt2_tied"));
+  for (const Parameter& p : hf.model->parameters())
+    EXPECT_TRUE(
+        at::equal(stripped.model->parameters()[stripped.model->find(p.name)].tensor, p.tensor))
+        << p.name;
+}
+
+// At max_position_embeddings: learned positions (GPT-2) stop and return what was generated;
+// rotary models go on, as transformers does (dynamic rope scaling acts only past it).
+TEST(FamilyGenerate, ContextLengthStopsLearnedPositionsOnly) {
+  const std::vector<int64_t> prompt(60, 5);  // 60 of 64 positions
+  GenerateOptions go;
+  go.max_new_tokens = 10;
+  EXPECT_EQ(generate(*load_model(tiny_model("gpt2_tied")).model, prompt, go).size(), 4u);
+  EXPECT_EQ(generate(*load_model(tiny_model("llama_tied")).model, prompt, go).size(), 10u);
+}
+
 // Finding: attention_bias on a Llama config was read as q/k/v biases only (the Qwen2 meaning)
 // and the o_proj.bias it implies was refused as an unexpected tensor.
 TEST(FamilyTensors, LlamaAttentionBiasIncludesTheOutputProjection) {
@@ -102,7 +138,9 @@ TEST(FamilyConfigParse, RopeScalingFormsAndRefusals) {
   };
   for (const char* type : {"linear", "dynamic", "llama3"}) {
     const ModelConfig c = parse_hf_config(
-        with_rope(std::string(R"({"rope_type": ")") + type + R"(", "factor": 4})"), "t");
+        with_rope(std::string(R"({"rope_type": ")") + type +
+                  R"(", "factor": 4, "low_freq_factor": 1, "high_freq_factor": 4})"),
+        "t");
     ASSERT_TRUE(c.rope_scaling.has_value()) << type;
     EXPECT_EQ(c.rope_scaling->type, type);
     EXPECT_EQ(c.rope_scaling->factor, 4.0);
@@ -121,6 +159,28 @@ TEST(FamilyConfigParse, RopeScalingFormsAndRefusals) {
   EXPECT_NE(error_of([&] {
               parse_hf_config(with_rope(R"({"rope_type": "longrope", "short_factor": [1]})"), "t");
             }).find("longrope needs short_factor and long_factor"),
+            std::string::npos);
+  // Malformed values are refused (exit 2), not ignored or taken as absent.
+  for (const auto& [rope, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"("linear")", "rope_scaling must be an object"},
+           {R"({"rope_type": "yarn", "factor": -1})", "needs a positive factor"},
+           {R"({"rope_type": "llama3", "factor": 8})",
+            "needs low_freq_factor and high_freq_factor"},
+           {R"({"rope_type": "longrope", "short_factor": ["a"], "long_factor": ["b"]})",
+            "must hold numbers"}}) {
+    EXPECT_NE(error_of([&] { parse_hf_config(with_rope(rope), "t"); }).find(message),
+              std::string::npos)
+        << rope;
+  }
+  const std::string base = R"({"model_type": "gemma2", "vocab_size": 96, "hidden_size": 32,
+      "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, )";
+  EXPECT_NE(error_of([&] {
+              parse_hf_config(base + R"("layer_types": [1, 2]})", "t");
+            }).find("layer_types entries must be"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_hf_config(base + R"("eos_token_id": "2"})", "t");
+            }).find("eos_token_id must be an integer or a list of integers"),
             std::string::npos);
 }
 

@@ -109,18 +109,40 @@ std::optional<RopeScaling> parse_rope_scaling(const HfConfig& c, const json& rop
     std::vector<double> out;
     if (!r.has(key)) return out;
     NPEFF_CHECK(rope.at(key).is_array(), c.source(), ": rope ", key, " must be a list");
-    for (const json& v : rope.at(key)) out.push_back(v.get<double>());
+    for (const json& v : rope.at(key)) {
+      NPEFF_CHECK(v.is_number(), c.source(), ": rope ", key, " must hold numbers, found ",
+                  v.dump());
+      out.push_back(v.get<double>());
+    }
     return out;
   };
   s.short_factor = factors("short_factor");
   s.long_factor = factors("long_factor");
-  NPEFF_CHECK(s.factor > 0 || type == "yarn" || type == "longrope", c.source(), ": rope type '",
-              type, "' needs a positive factor");
+  NPEFF_CHECK(s.factor > 0 || (!r.has("factor") && (type == "yarn" || type == "longrope")),
+              c.source(), ": rope type '", type, "' needs a positive factor");
+  if (type == "llama3") {  // transformers requires both (KeyError otherwise)
+    NPEFF_CHECK(r.has("low_freq_factor") && r.has("high_freq_factor"), c.source(),
+                ": llama3 rope scaling needs low_freq_factor and high_freq_factor");
+  }
   if (type == "longrope") {
     NPEFF_CHECK(!s.short_factor.empty() && s.short_factor.size() == s.long_factor.size(),
                 c.source(), ": longrope needs short_factor and long_factor lists of equal length");
   }
   return s;
+}
+
+std::vector<bool> sliding_layer_types(const HfConfig& c) {
+  const json& types = c.raw()["layer_types"];
+  NPEFF_CHECK(types.is_array(), c.source(), ": config.json layer_types must be a list");
+  std::vector<bool> out;
+  for (const json& t : types) {
+    NPEFF_CHECK(t.is_string() && (t == "sliding_attention" || t == "full_attention"), c.source(),
+                ": config.json layer_types entries must be \"sliding_attention\" or "
+                "\"full_attention\", found ",
+                t.dump());
+    out.push_back(t == "sliding_attention");
+  }
+  return out;
 }
 
 void parse_common_hf(const HfConfig& c, ModelConfig& m) {
@@ -137,9 +159,12 @@ void parse_common_hf(const HfConfig& c, ModelConfig& m) {
   m.tie_word_embeddings = c.boolean("tie_word_embeddings", false);
   // RoPE: transformers < 5 writes rope_theta + rope_scaling; 5.x writes rope_parameters.
   json rope = json::object();
-  if (c.has("rope_scaling") && c.raw()["rope_scaling"].is_object()) rope = c.raw()["rope_scaling"];
-  if (c.has("rope_parameters") && c.raw()["rope_parameters"].is_object())
-    rope.update(c.raw()["rope_parameters"]);
+  for (const char* key : {"rope_scaling", "rope_parameters"}) {
+    if (!c.has(key)) continue;
+    NPEFF_CHECK(c.raw()[key].is_object(), c.source(), ": config.json ", key,
+                " must be an object (or null), found ", c.raw()[key].dump());
+    rope.update(c.raw()[key]);
+  }
   const HfConfig r(rope, c.source());
   m.rope_theta = r.number("rope_theta", c.number("rope_theta", 10000.0));
   m.partial_rotary_factor =
@@ -153,10 +178,15 @@ void parse_hf_ids(const HfConfig& c, ModelConfig& m) {
     std::vector<int64_t> out;
     if (!c.has(key)) return out;
     const json& v = c.raw()[key];
+    const bool ok = v.is_number_integer() ||
+                    (v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) {
+                       return e.is_number_integer();
+                     }));
+    NPEFF_CHECK(ok, c.source(), ": ", key, " must be an integer or a list of integers, found ",
+                v.dump());
     if (v.is_number_integer()) out.push_back(v.get<int64_t>());
     if (v.is_array())
-      for (const json& e : v)
-        if (e.is_number_integer()) out.push_back(e.get<int64_t>());
+      for (const json& e : v) out.push_back(e.get<int64_t>());
     return out;
   };
   if (auto b = ids("bos_token_id"); !b.empty()) m.bos_token_id = b[0];

@@ -17,6 +17,7 @@
 
 #include "model/family.h"
 #include "npeff/core/error.h"
+#include "npeff/io/gguf.h"
 
 namespace npeff::model {
 namespace {
@@ -46,15 +47,16 @@ void parse_hf(const HfConfig& c, ModelConfig& m, bool gemma3) {
   m.sliding_window = c.integer("sliding_window", 0);
   m.sliding_layers.assign(static_cast<size_t>(m.num_layers), false);
   if (c.has("layer_types")) {
-    m.sliding_layers.clear();
-    for (const auto& t : c.raw()["layer_types"])
-      m.sliding_layers.push_back(t.get<std::string>() == "sliding_attention");
+    m.sliding_layers = family::sliding_layer_types(c);
   } else {
     const int64_t pattern = gemma3 ? c.integer("sliding_window_pattern", 6) : 2;
     for (int64_t i = 0; i < m.num_layers; ++i)
       m.sliding_layers[static_cast<size_t>(i)] = (i + 1) % pattern != 0;
   }
   if (!gemma3) return;
+  // transformers' Gemma3Attention stores attn_logit_softcapping but never applies it (only the
+  // final-logit cap acts): read as the reference reads it.
+  m.attn_logit_softcap = 0;
   m.qk_norm = QkNorm::kPerHead;
   // Rotary: transformers 5 nests rope_parameters by layer type; 4.x has rope_theta +
   // rope_scaling for global layers and rope_local_base_freq for sliding ones.
@@ -102,9 +104,24 @@ Family make(const std::string& name, std::vector<std::string> hf, bool gemma3) {
     m.final_logit_softcap = g.number("final_logit_softcapping", 0.0);
     m.sliding_window = g.integer("attention.sliding_window", 0);
     m.sliding_layers.assign(static_cast<size_t>(m.num_layers), false);
-    const int64_t pattern = gemma3 ? 6 : 2;  // llama.cpp llama-model.cpp: set_swa_pattern
-    for (int64_t i = 0; i < m.num_layers; ++i)
-      m.sliding_layers[static_cast<size_t>(i)] = (i + 1) % pattern != 0;
+    // llama.cpp: attention.sliding_window_pattern (an int, or a bool per layer) when present,
+    // else its fixed pattern (set_swa_pattern: 2 for Gemma 2, 6 for Gemma 3).
+    const std::string key = g.arch() + ".attention.sliding_window_pattern";
+    const gguf::Value* v = g.file().find(key);
+    if (v != nullptr && v->is_array()) {
+      const std::vector<bool> swa = v->as_bool_array();
+      NPEFF_CHECK(static_cast<int64_t>(swa.size()) == m.num_layers, g.file().path(), ": ", key,
+                  " lists ", swa.size(), " layers, the model has ", m.num_layers);
+      m.sliding_layers = swa;
+    } else {
+      const int64_t pattern = v != nullptr ? v->as_int64() : gemma3 ? 6 : 2;
+      for (int64_t i = 0; i < m.num_layers; ++i)
+        m.sliding_layers[static_cast<size_t>(i)] = pattern > 0 && (i + 1) % pattern != 0;
+    }
+    // llama.cpp scales queries by 1/sqrt(n_embd / n_head) for the 27B models (46 layers in
+    // Gemma 2, 62 in Gemma 3: their query_pre_attn_scalar), else 1/sqrt(head_dim).
+    if (m.num_layers == (gemma3 ? 62 : 46))
+      m.attention_scale = 1.0 / std::sqrt(static_cast<double>(m.hidden_size / m.num_heads));
     if (gemma3) {
       m.qk_norm = QkNorm::kPerHead;
       // llama.cpp: rope.freq_base_swa, else its default rope_freq_base_train_swa = 10000.

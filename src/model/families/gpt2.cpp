@@ -92,7 +92,8 @@ Family gpt2_family() {
   f.default_params = "transformer.h.*,!*ln_*";
   f.parse_hf = parse_hf;
   f.common_hf_keys = false;
-  f.ignored_hf_tensors = {"attn.bias", "attn.masked_bias"};  // causal-mask buffers
+  f.ignored_hf_tensors = {".attn.bias", ".attn.masked_bias"};  // causal-mask buffers
+  f.hf_base_prefix = "transformer.";
   f.tensors = tensors;
   f.parse_gguf = [](const GgufConfig&, ModelConfig& m) {
     switches(m);

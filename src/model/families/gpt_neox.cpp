@@ -89,7 +89,8 @@ Family gpt_neox_family() {
   f.gguf_arch = "gptneox";
   f.default_params = "gpt_neox.layers.*,!*layernorm*";
   f.parse_hf = parse_hf;
-  f.ignored_hf_tensors = {"attention.bias", "attention.masked_bias", "rotary_emb.inv_freq"};
+  f.ignored_hf_tensors = {".attention.bias", ".attention.masked_bias", "rotary_emb.inv_freq"};
+  f.hf_base_prefix = "gpt_neox.";
   f.tensors = tensors;
   f.parse_gguf = [](const GgufConfig& g, ModelConfig& m) {
     switches(m);

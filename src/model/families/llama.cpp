@@ -36,11 +36,8 @@ void parse_hf(const HfConfig& c, ModelConfig& m, const std::string& type) {
     for (int64_t i = from; i < m.num_layers; ++i) m.sliding_layers[static_cast<size_t>(i)] = true;
   }
   // transformers >= 4.53 writes the resolved per-layer pattern.
-  if (c.has("layer_types") && m.sliding_window > 0) {
-    m.sliding_layers.clear();
-    for (const auto& t : c.raw()["layer_types"])
-      m.sliding_layers.push_back(t.get<std::string>() == "sliding_attention");
-  }
+  if (c.has("layer_types") && m.sliding_window > 0)
+    m.sliding_layers = family::sliding_layer_types(c);
 }
 
 std::vector<TensorSpec> tensors(const ModelConfig& c) {
