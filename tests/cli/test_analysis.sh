@@ -31,6 +31,11 @@ sae_json=$("$npeff" sae -p p.h5 --latents 8 --k 2 --steps 300 --batch-size 64 -o
 fvu0=$(grep -oE '"initial_fvu": *[0-9.e+-]+' <<<"$sae_json" | grep -oE '[0-9.e+-]+$')
 fvu1=$(grep -oE '"final_fvu": *[0-9.e+-]+' <<<"$sae_json" | grep -oE '[0-9.e+-]+$')
 if awk -v a="$fvu0" -v b="$fvu1" 'BEGIN { exit !(b < a) }'; then ok "SAE FVU falls ($fvu0 -> $fvu1)"; else bad "SAE FVU did not fall ($fvu0 -> $fvu1)"; fi
+# Divergence guard (issue 17): a learning rate far too large stops the SAE trainer and train with
+# exit 3, the step and --lr named, and nothing at the output path.
+expect 3 "sae with a diverging --lr" 'sae diverged at step [0-9]+: FVU .* with --lr 1e\+30\. Rerun with a smaller --lr' -- "$npeff" sae -p p.h5 --latents 8 --k 2 --steps 50 --batch-size 64 --lr 1e30 -o sae_div.h5
+expect 3 "train with a diverging --lr" 'train diverged at step [0-9]+: loss .* with --lr 1e\+30' -- "$npeff" train --task task.json -t chars.json --hidden 16 --layers 1 --steps 60 --lr 1e30 -o model_div
+if [[ -e sae_div.h5 || -e model_div ]]; then bad "a diverged run left its output"; else ok "diverged runs left no output"; fi
 
 # sae and cluster resume like compute-pefs, decompose, recover and perturb: start a run, kill -9
 # it once a piece is whole in OUT.partial.d/, check that other settings are refused, rerun the
