@@ -172,9 +172,10 @@ SaeModel init_sae(const at::Tensor& x, std::int64_t latents, std::int64_t k, std
   for (std::int64_t i = 0; i < latents * h; ++i) p[i] = normal(rng);
   SaeModel s;
   s.k = k;
-  s.w_enc = unit(w, 1);
+  // Drawn on the CPU (one generator whatever the device), placed on x's device.
+  s.w_enc = unit(w, 1).to(x.device());
   s.w_dec = s.w_enc.t().contiguous();  // Gao et al.: decoder = encoder transpose
-  s.b_enc = at::zeros({latents}, at::kFloat);
+  s.b_enc = at::zeros({latents}, x.options().dtype(at::kFloat));
   s.b_dec = x.to(at::kFloat).mean(0);
   return s;
 }
@@ -227,11 +228,14 @@ SaeTrainResult train_sae(const at::Tensor& x_in, const SaeOptions& o,
   NPEFF_CHECK(o.lr > 0 && o.batch_size >= 1 && o.steps >= 0,
               "--lr must be > 0, --batch-size >= 1, --steps >= 0");
   NPEFF_CHECK(o.checkpoint_every >= 0, "--checkpoint-every must be >= 0");
-  const at::Tensor x = x_in.to(at::kFloat).cpu().contiguous();
+  // Initialisation on the CPU (one generator, every device the same start), training on
+  // o.device.
+  const at::Tensor x_cpu = x_in.to(at::kFloat).cpu().contiguous();
+  const at::Tensor x = x_cpu.to(o.device);
   const std::int64_t m = x.size(0), B = std::min(o.batch_size, m), per_epoch = m / B;
   SaeTrainResult r;
   SaeState st;
-  st.model = init_sae(x, o.latents, o.k, o.seed);
+  st.model = init_sae(x_cpu, o.latents, o.k, o.seed);
   double seconds_before = 0;
   const bool resumed = resume != nullptr && resume->has(kCheckpoint);
   if (resumed) {
@@ -239,9 +243,12 @@ SaeTrainResult train_sae(const at::Tensor& x_in, const SaeOptions& o,
     NPEFF_CHECK(st.step <= o.steps, resume->path(kCheckpoint), " is at step ", st.step,
                 ", beyond --steps ", o.steps, ": delete ", resume->dir(), " to start over");
     seconds_before = r.seconds.empty() ? 0 : r.seconds.back();
+    for (Adam* a : {&st.w_enc, &st.b_enc, &st.w_dec, &st.b_dec})
+      a->m = a->m.to(o.device), a->v = a->v.to(o.device);
     log::info("sae: resuming ", resume->path(kCheckpoint), " at step ", st.step);
   }
   SaeModel& s = st.model;
+  for (at::Tensor* t : {&s.w_enc, &s.b_enc, &s.w_dec, &s.b_dec}) *t = t->to(o.device);
   const auto t0 = std::chrono::steady_clock::now();
   const auto record = [&](std::int64_t step) {
     const double fvu = fraction_of_variance_unexplained(x, sae_encode(s, x).reconstruction);
@@ -272,7 +279,7 @@ SaeTrainResult train_sae(const at::Tensor& x_in, const SaeOptions& o,
       std::shuffle(order.begin(), order.end(), rng);
       order_epoch = epoch;
     }
-    const at::Tensor idx = at::from_blob(order.data() + j * B, {B}, at::kLong).clone();
+    const at::Tensor idx = at::from_blob(order.data() + j * B, {B}, at::kLong).to(o.device);
     const SaeGradients g = sae_gradients(s, x.index_select(0, idx));
     st.w_enc.step(s.w_enc, tangent(g.w_enc, s.w_enc, 1), o.lr, step);
     st.w_dec.step(s.w_dec, tangent(g.w_dec, s.w_dec, 0), o.lr, step);
@@ -290,8 +297,10 @@ SaeTrainResult train_sae(const at::Tensor& x_in, const SaeOptions& o,
     }
     if (on_step) on_step(step);
   }
-  r.model = s;
   const SaeCodes c = sae_encode(s, x);
+  r.model = s;
+  for (at::Tensor* t : {&r.model.w_enc, &r.model.b_enc, &r.model.w_dec, &r.model.b_dec})
+    *t = t->cpu();
   r.final_fvu = fraction_of_variance_unexplained(x, c.reconstruction);
   r.dead_latents = c.codes.gt(0).any(0).logical_not().sum().item<std::int64_t>();
   return r;

@@ -9,6 +9,7 @@
 
 #include "cli/subcommands.h"
 #include "npeff/analysis/kmeans.h"
+#include "npeff/core/device.h"
 #include "npeff/core/error.h"
 #include "npeff/core/log.h"
 #include "npeff/core/progress.h"
@@ -28,7 +29,10 @@ struct ClusterOptions {
   bool json = false;
 };
 
-int run_cluster(const ClusterOptions& o) {
+int run_cluster(const ClusterOptions& o, const GlobalOptions& g) {
+  NPEFF_CHECK(!select_device(g.device).is_cuda(), "--device ", g.device,
+              ": cluster runs k-means on the CPU in this version (its GPU path is issue 17); drop "
+              "--device or use --device cpu");
   PathCheck inputs;
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
@@ -142,7 +146,7 @@ int run_cluster(const ClusterOptions& o) {
 
 }  // namespace
 
-void add_cluster_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
+void add_cluster_command(CLI::App& app, const GlobalOptions& global, Runner& runner) {
   auto o = std::make_shared<ClusterOptions>();
   CLI::App* sub = app.add_subcommand(
       "cluster",
@@ -166,7 +170,8 @@ void add_cluster_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
   sub->add_option("--seed", o->kmeans.seed, "Seed of the k-means++ draws")->capture_default_str();
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
-  sub->callback([o, &runner] { runner = [o] { return run_cluster(*o); }; });
+  sub->callback(
+      [o, &global, &runner] { runner = [o, &global] { return run_cluster(*o, global); }; });
 }
 
 }  // namespace npeff::cli

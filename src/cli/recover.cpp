@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/subcommands.h"
+#include "npeff/core/device.h"
 #include "npeff/core/error.h"
 #include "npeff/core/paths.h"
 #include "npeff/recovery/recover_job.h"
@@ -24,7 +25,10 @@ struct RecoverOptions {
   bool json = false;
 };
 
-int run_recover(const RecoverOptions& o) {
+int run_recover(const RecoverOptions& o, const GlobalOptions& g) {
+  NPEFF_CHECK(!select_device(g.device).is_cuda(), "--device ", g.device,
+              ": recover runs FPC on the CPU in this version (its GPU path is issue 17); drop "
+              "--device or use --device cpu");
   PathCheck inputs;
   inputs.file("--decomposition", o.decomposition);
   inputs.file("--pefs", o.pefs);
@@ -60,7 +64,7 @@ int run_recover(const RecoverOptions& o) {
 
 }  // namespace
 
-void add_recover_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
+void add_recover_command(CLI::App& app, const GlobalOptions& global, Runner& runner) {
   auto o = std::make_shared<RecoverOptions>();
   CLI::App* sub = app.add_subcommand(
       "recover",
@@ -94,7 +98,8 @@ void add_recover_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
       ->capture_default_str();
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
-  sub->callback([o, &runner] { runner = [o] { return run_recover(*o); }; });
+  sub->callback(
+      [o, &global, &runner] { runner = [o, &global] { return run_recover(*o, global); }; });
 }
 
 }  // namespace npeff::cli

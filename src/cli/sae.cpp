@@ -9,6 +9,7 @@
 
 #include "cli/subcommands.h"
 #include "npeff/analysis/sae.h"
+#include "npeff/core/device.h"
 #include "npeff/core/error.h"
 #include "npeff/core/progress.h"
 #include "npeff/decomposition/decomposition_file.h"
@@ -32,7 +33,8 @@ void write_matrix(io::Group& g, const std::string& name, const at::Tensor& t) {
   g.create_dataset(name, io::DType::kFloat32, shape).write(c.data_ptr<float>());
 }
 
-int run_sae(const SaeCliOptions& o) {
+int run_sae(SaeCliOptions o, const GlobalOptions& global) {
+  o.sae.device = select_device(global.device);
   PathCheck inputs;
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
@@ -120,7 +122,7 @@ int run_sae(const SaeCliOptions& o) {
 
 }  // namespace
 
-void add_sae_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
+void add_sae_command(CLI::App& app, const GlobalOptions& global, Runner& runner) {
   auto o = std::make_shared<SaeCliOptions>();
   CLI::App* sub = app.add_subcommand(
       "sae",
@@ -153,7 +155,7 @@ void add_sae_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
       ->capture_default_str();
   sub->add_option("--out,-o", o->out, "Output file (written atomically)")->required();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
-  sub->callback([o, &runner] { runner = [o] { return run_sae(*o); }; });
+  sub->callback([o, &global, &runner] { runner = [o, &global] { return run_sae(*o, global); }; });
 }
 
 }  // namespace npeff::cli

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/subcommands.h"
+#include "npeff/core/device.h"
 #include "npeff/core/error.h"
 #include "npeff/core/progress.h"
 #include "npeff/model/train.h"
@@ -25,7 +26,8 @@ struct TrainCliOptions {
   bool json = false;
 };
 
-int run_train(TrainCliOptions o) {
+int run_train(TrainCliOptions o, const GlobalOptions& g) {
+  const c10::Device dev = select_device(g.device);
   PathCheck inputs;
   inputs.file("--tokenizer", o.tokenizer);
   o.sel.check_paths(inputs);
@@ -47,6 +49,7 @@ int run_train(TrainCliOptions o) {
   const std::vector<task::Example> examples =
       task::load_examples(task, o.sel.start, o.sel.max_examples);
   model::CausalLM m(o.arch, model::init_parameters(o.arch, o.init_seed), "npeff train");
+  if (dev.is_cuda()) m.to(dev, at::kFloat);  // initialised on the CPU: the same start everywhere
   Progress progress("train", o.train.steps, "steps", 5.0);
   double last = 0;
   const model::TrainResult r =
@@ -62,6 +65,7 @@ int run_train(TrainCliOptions o) {
     ++labelled;
     correct += p.prediction[static_cast<int64_t>(i)].item<int64_t>() == examples[i].label;
   }
+  m.to(at::kCPU, at::kFloat);
   model::save_hf_model(m, text.str(), o.out);
   return report_success(o.out,
                         {{"command", "train"},
@@ -79,7 +83,7 @@ int run_train(TrainCliOptions o) {
 
 }  // namespace
 
-void add_train_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
+void add_train_command(CLI::App& app, const GlobalOptions& global, Runner& runner) {
   auto o = std::make_shared<TrainCliOptions>();
   o->arch.hidden_size = 64;
   o->arch.num_layers = 2;
@@ -113,7 +117,7 @@ void add_train_command(CLI::App& app, const GlobalOptions&, Runner& runner) {
   sub->add_option("--seed", o->train.seed, "Batch-order seed")->capture_default_str();
   sub->add_option("--out,-o", o->out, "Output model directory")->required();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
-  sub->callback([o, &runner] { runner = [o] { return run_train(*o); }; });
+  sub->callback([o, &global, &runner] { runner = [o, &global] { return run_train(*o, global); }; });
 }
 
 }  // namespace npeff::cli

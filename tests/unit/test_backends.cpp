@@ -46,7 +46,7 @@ using projection::Projection;
 
 // Stages whose library entry point runs on the tensors' device today.
 constexpr bool kFpcOnDevice = false;     // fpc() allocates its iterate on the CPU
-constexpr bool kSaeOnDevice = false;     // train_sae/sae_gradients move x to the CPU
+constexpr bool kSaeOnDevice = true;      // SaeOptions::device
 constexpr bool kKmeansOnDevice = false;  // spherical_kmeans moves x to the CPU
 
 // float32 sums of the same terms in another order (CUDA, or CPU at another thread count).
@@ -397,6 +397,7 @@ TEST(Backends, SaeStep) {
     o.batch_size = 64;
     o.steps = 10;
     o.record_every = 5;
+    o.device = on_b.device;
     const analysis::SaeTrainResult r = analysis::train_sae(xb, o);
     return std::make_pair(at::cat({g.w_enc.flatten().cpu(), g.w_dec.flatten().cpu()}),
                           at::cat({r.model.w_enc.flatten().cpu(), r.model.w_dec.flatten().cpu()}));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,10 @@ struct SaeOptions {
   /// Steps between checkpoints when training with an io::ResumeDir (0: none). Does not change
   /// the result: a run resumed from any checkpoint ends with the same bits.
   std::int64_t checkpoint_every = 1000;
+  /// Where training runs (the batches, the SAE and Adam's moments); the initialisation, the
+  /// batch order and the checkpoints are the same on every device, and the returned model is on
+  /// the CPU. CUDA results equal the CPU's up to float32 summation order.
+  c10::Device device = c10::Device(c10::kCPU);
 };
 
 struct SaeModel {
