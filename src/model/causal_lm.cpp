@@ -68,6 +68,14 @@ CausalLM::CausalLM(ModelConfig config, std::vector<Parameter> parameters, std::s
   }
   NPEFF_CHECK(given.empty(), source_, ": unexpected tensor ", given.begin()->first, " for a ",
               config_.summary());
+  for (int which = 0; which < 2 && !config_.learned_positions; ++which) {
+    if (which == 1 && !config_.rope_local) break;
+    const RopeConfig rope = rope_config(which);
+    if (rotary_depends_on_length(rope)) continue;
+    const Rotary r = rotary_frequencies(config_, rope, 0);
+    inv_freq_[which] = r.inv_freq;
+    rotary_factor_[which] = r.attention_factor;
+  }
   embed_ = global_[R(Role::kEmbed)];
   lm_head_ = config_.tie_word_embeddings ? embed_ : global_[R(Role::kLmHead)];
 }
@@ -93,6 +101,8 @@ int CausalLM::find(const std::string& name) const {
 
 void CausalLM::to(const at::Device& device, at::ScalarType dtype) {
   for (Parameter& p : parameters_) p.tensor = p.tensor.to(device, dtype).contiguous();
+  for (at::Tensor& f : inv_freq_)
+    if (f.defined()) f = f.to(device);  // stays float32
 }
 
 at::Device CausalLM::device() const {
@@ -132,14 +142,17 @@ at::Tensor CausalLM::linear(const at::Tensor& x, int weight, int bias,
   return y;
 }
 
+RopeConfig CausalLM::rope_config(int which) const {
+  return which == 1 ? *config_.rope_local : RopeConfig{config_.rope_theta, config_.rope_scaling};
+}
+
 CausalLM::RotaryAngles CausalLM::rotary_angles(const at::Tensor& positions, bool local,
                                                int64_t seq_len) const {
   RotaryAngles a;
   if (config_.learned_positions) return a;
-  const RopeConfig rope = local && config_.rope_local
-                              ? *config_.rope_local
-                              : RopeConfig{config_.rope_theta, config_.rope_scaling};
-  const Rotary r = rotary_frequencies(config_, rope, seq_len);
+  const int which = local && config_.rope_local ? 1 : 0;
+  Rotary r{inv_freq_[which], rotary_factor_[which]};
+  if (!r.inv_freq.defined()) r = rotary_frequencies(config_, rope_config(which), seq_len);
   const at::Tensor freqs =
       positions.unsqueeze(-1) * r.inv_freq.to(positions.device()).view({1, -1});  // [N, rd/2]
   const at::Tensor emb = at::cat({freqs, freqs}, -1);
@@ -347,8 +360,12 @@ at::Tensor CausalLM::forward_hidden(const at::Tensor& input_ids, const at::Tenso
                            .masked_fill_(at::logical_not(ok).unsqueeze(1), kMasked);
   }
   const at::Tensor positions = pack.pack(row_positions.reshape({-1}));  // int64 [N]
+  // The longest sequence: for learned positions (a bound) and length-dependent rope only, so
+  // that other forwards need no device-to-host sync.
+  const bool needs_length = config_.learned_positions || !inv_freq_[0].defined() ||
+                            (config_.rope_local && !inv_freq_[1].defined());
   const int64_t seq_len =
-      positions.numel() == 0 ? 0 : positions.max().item<int64_t>() + 1;  // dynamic rope
+      needs_length && positions.numel() > 0 ? positions.max().item<int64_t>() + 1 : 0;
   // Rotary angles in float32 as HF computes them; Gemma 3's sliding layers have their own.
   const at::Tensor fpos = positions.to(at::kFloat);
   const RotaryAngles global_rotary = rotary_angles(fpos, false, seq_len);

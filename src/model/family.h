@@ -115,7 +115,8 @@ struct Family {
   std::function<void(const HfConfig&, ModelConfig&)> parse_hf;
   std::function<void(const GgufConfig&, ModelConfig&)> parse_gguf;  // empty: no GGUF form
   std::function<std::vector<TensorSpec>(const ModelConfig&)> tensors;
-  // GGUF tensor (float32, npeff layout) -> npeff's (llama.cpp conversions undone).
+  // GGUF tensor (float32, npeff layout) -> npeff's (llama.cpp conversions undone); empty: the
+  // converter stores the tensors as they are.
   std::function<at::Tensor(const TensorSpec&, const ModelConfig&, at::Tensor)> from_gguf;
   // config.json has the usual key names (hidden_size, num_hidden_layers, ...; GPT-2 does not).
   bool common_hf_keys = true;
@@ -146,6 +147,25 @@ std::optional<RopeScaling> parse_rope_scaling(const HfConfig& c, const nlohmann:
 // Mistral, Qwen2/3, Gemma 2/3, OLMo-2 and Phi-3 (fused forms by config).
 std::vector<TensorSpec> llama_layout_tensors(const ModelConfig& c);
 std::string layer_name(int64_t layer, const std::string& rest);  // "model.layers.N." + rest
+// Appends one layer's tensors to `out`: add(rest, shape, role, gguf_rest[, hf_transposed])
+// names them hf_prefix + "N." + rest and "blk.N." + gguf_rest.
+class LayerTensors {
+ public:
+  LayerTensors(std::vector<TensorSpec>& out, const std::string& hf_prefix, int64_t layer)
+      : out_(out),
+        hf_(hf_prefix + std::to_string(layer) + "."),
+        gguf_("blk." + std::to_string(layer) + "."),
+        layer_(layer) {}
+  void operator()(const std::string& rest, std::vector<int64_t> shape, Role role,
+                  const std::string& gguf_rest, bool hf_transposed = false) const {
+    out_.push_back({hf_ + rest, std::move(shape), role, layer_, hf_transposed, gguf_ + gguf_rest});
+  }
+
+ private:
+  std::vector<TensorSpec>& out_;
+  std::string hf_, gguf_;
+  int64_t layer_;
+};
 // config.json layer_types: true for "sliding_attention" (npeff::Error for other values).
 std::vector<bool> sliding_layer_types(const HfConfig& c);
 // bos/pad/eos ids of config.json (eos: an int or a list).

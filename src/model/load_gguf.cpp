@@ -42,7 +42,7 @@ LoadedModel load_gguf_model(const std::string& path, const LoadOptions& options)
                 gguf::tensor_type_name(info->type), ", which npeff cannot dequantise");
     std::vector<float> values = gguf::dequantize_tensor(file, *info);
     at::Tensor t = at::from_blob(values.data(), shape, at::kFloat).clone();
-    t = family->from_gguf(spec, c, t);  // undo llama.cpp's conversions (permutes, norm + 1)
+    if (family->from_gguf) t = family->from_gguf(spec, c, t);  // undo llama.cpp's conversions
     params.push_back(Parameter{name, t});
     ++types[gguf::tensor_type_name(info->type)];
   }

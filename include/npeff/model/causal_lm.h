@@ -115,6 +115,7 @@ class CausalLM {
   at::Tensor mlp(const at::Tensor& x, int64_t layer, ForwardCapture* capture) const;
   RotaryAngles rotary_angles(const at::Tensor& positions, bool local, int64_t seq_len) const;
   int slot(int64_t layer, int role) const;  // layer -1: global
+  RopeConfig rope_config(int which) const;  // 0: global layers, 1: local (rope_local)
 
   ModelConfig config_;
   std::vector<Parameter> parameters_;
@@ -122,6 +123,10 @@ class CausalLM {
   std::vector<Slots> layers_;
   Slots global_;
   int embed_ = -1, lm_head_ = -1;  // lm_head_ == embed_ when tied
+  // Rotary inverse frequencies and cos/sin factor of global [0] and local [1] layers, computed
+  // once when they do not depend on the sequence length (undefined otherwise: per forward).
+  at::Tensor inv_freq_[2];
+  double rotary_factor_[2] = {1.0, 1.0};
 };
 
 }  // namespace npeff::model

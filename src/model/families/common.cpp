@@ -293,11 +293,7 @@ std::vector<TensorSpec> llama_layout_tensors(const ModelConfig& c) {
                  false,
                  "token_embd.weight"});
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string b = "blk." + std::to_string(i) + ".";
-    const auto add = [&](const std::string& rest, std::vector<int64_t> shape, Role role,
-                         const std::string& gguf) {
-      out.push_back({layer_name(i, rest), std::move(shape), role, i, false, b + gguf});
-    };
+    const LayerTensors add(out, "model.layers.", i);
     if (c.qkv == QkvLayout::kFused) {
       add("self_attn.qkv_proj.weight", {q + 2 * kv, h}, Role::kQkv, "attn_qkv.weight");
     } else {

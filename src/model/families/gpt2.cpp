@@ -23,12 +23,7 @@ std::vector<TensorSpec> tensors(const ModelConfig& c) {
                  false,
                  "position_embd.weight"});
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = "transformer.h." + std::to_string(i) + ".";
-    const std::string b = "blk." + std::to_string(i) + ".";
-    const auto add = [&](const std::string& rest, std::vector<int64_t> shape, Role role,
-                         const std::string& gguf, bool transposed = false) {
-      out.push_back({p + rest, std::move(shape), role, i, transposed, b + gguf});
-    };
+    const family::LayerTensors add(out, "transformer.h.", i);
     add("ln_1.weight", {h}, Role::kAttnNorm, "attn_norm.weight");
     add("ln_1.bias", {h}, Role::kAttnNormBias, "attn_norm.bias");
     add("attn.c_attn.weight", {3 * h, h}, Role::kQkv, "attn_qkv.weight", true);
@@ -100,7 +95,6 @@ Family gpt2_family() {
     m.num_kv_heads = m.num_heads;
     if (m.intermediate_size == 0) m.intermediate_size = 4 * m.hidden_size;
   };
-  f.from_gguf = [](const TensorSpec&, const ModelConfig&, at::Tensor w) { return w; };
   return f;
 }
 

@@ -21,12 +21,7 @@ std::vector<TensorSpec> tensors(const ModelConfig& c) {
                  false,
                  "token_embd.weight"});
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = "gpt_neox.layers." + std::to_string(i) + ".";
-    const std::string b = "blk." + std::to_string(i) + ".";
-    const auto add = [&](const std::string& rest, std::vector<int64_t> shape, Role role,
-                         const std::string& gguf) {
-      out.push_back({p + rest, std::move(shape), role, i, false, b + gguf});
-    };
+    const family::LayerTensors add(out, "gpt_neox.layers.", i);
     add("input_layernorm.weight", {h}, Role::kAttnNorm, "attn_norm.weight");
     add("input_layernorm.bias", {h}, Role::kAttnNormBias, "attn_norm.bias");
     add("post_attention_layernorm.weight", {h}, Role::kFfnNorm, "ffn_norm.weight");

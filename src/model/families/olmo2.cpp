@@ -31,7 +31,6 @@ Family olmo2_family() {
   };
   f.tensors = family::llama_layout_tensors;
   f.parse_gguf = [](const GgufConfig&, ModelConfig& m) { switches(m); };
-  f.from_gguf = [](const TensorSpec&, const ModelConfig&, at::Tensor w) { return w; };
   return f;
 }
 

@@ -40,7 +40,6 @@ Family phi3_family() {
       m.rope_scaling->original_max_position_embeddings =
           g.integer("rope.scaling.original_context_length", m.max_position_embeddings);
   };
-  f.from_gguf = [](const TensorSpec&, const ModelConfig&, at::Tensor w) { return w; };
   return f;
 }
 
