@@ -24,7 +24,6 @@ constexpr std::int64_t kSegmentElements = 1 << 16;  // input entries summed per 
 constexpr std::size_t kMaxWorkspace = std::size_t{64} << 20;
 constexpr std::int64_t kMaxSegmentChunks = 4096;
 constexpr std::size_t kMaxGridY = 65535;  // CUDA's limit on gridDim.y
-constexpr int kTransposeTile = 1024;      // outputs staged per shared-memory tile
 
 void check(cudaError_t status, const char* what) {
   NPEFF_CHECK(status == cudaSuccess, "CUDA error in ", what, ": ", cudaGetErrorString(status));
@@ -96,53 +95,119 @@ __global__ void add_partials_kernel(const float* __restrict__ partial, std::int6
   out[r * ldo + j] = acc;
 }
 
-// Block (chunk, element block): every thread owns one input entry of the chunk and scans all
-// outputs j in ascending order, adding the terms that picked it. The (pick, sign, y) of a tile of
-// outputs is staged in shared memory and read by broadcast.
+// Transpose, one chunk per block iteration, O(d + s) work per chunk (O(32 n) in all for the
+// default s = d / 32), as the CPU does it: the d outputs' picks are bucketed by input entry with
+// a stable counting sort in shared memory, then every entry sums its bucket in ascending output
+// order -- the CPU's order, so the result is bit-identical and independent of the launch
+// geometry. Warp w of the block owns outputs [w d / W, (w+1) d / W): it counts its picks per
+// entry (cnt[w][e]), an exclusive scan in (entry, warp) order turns the counts into positions,
+// and each warp then writes its outputs in ascending order, ranks within 32 lanes taken with
+// __match_any_sync. Scratch: cnt [W][s] and list [d] (output * 2 + negative), in dynamic shared
+// memory when they fit, else in a global workspace slice per block.
+constexpr int kSortWarps = kThreads / 32;
+constexpr std::size_t kMaxTransposeWorkspace = std::size_t{256} << 20;
+
+std::size_t transpose_scratch_words(const ProjectionParams& p) {
+  return static_cast<std::size_t>(kSortWarps) * static_cast<std::size_t>(p.region_size) +
+         static_cast<std::size_t>(p.dim);
+}
+
+// Largest dynamic shared memory a block of this device may opt in to.
+std::size_t max_shared_bytes() {
+  int device = 0, bytes = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+        "cudaDeviceGetAttribute");
+  return static_cast<std::size_t>(bytes) - 1024;  // room for the kernel's static shared memory
+}
+
 template <int RB>
-__global__ void project_transpose_kernel(ProjectionParams p, const float* __restrict__ y,
-                                         std::int64_t ldy, std::int64_t offset, std::int64_t len,
-                                         std::int64_t c_begin, float* __restrict__ out,
-                                         std::int64_t ldo) {
-  __shared__ std::uint32_t slot[kTransposeTile];  // pick index * 2 + negative
-  __shared__ float yv[kTransposeTile * RB];
-  const std::int64_t c = c_begin + blockIdx.x;
-  const std::int64_t local = static_cast<std::int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
-  const std::int64_t g = c * p.region_size + local;
-  const bool active = local < p.region_size && g >= offset && g < offset + len;
-  const std::uint64_t ck = h::chunk_key(h::chunk_seed_key(p.seed), static_cast<std::uint64_t>(c));
-  const auto lo = static_cast<std::uint32_t>(ck), hi = static_cast<std::uint32_t>(ck >> 32);
+__global__ void __launch_bounds__(kThreads)
+    project_transpose_kernel(ProjectionParams p, const float* __restrict__ y, std::int64_t ldy,
+                             std::int64_t offset, std::int64_t len, std::int64_t c_begin,
+                             std::int64_t c_end, float* __restrict__ out, std::int64_t ldo,
+                             std::uint32_t* global_scratch) {
+  extern __shared__ std::uint32_t smem[];
+  __shared__ std::uint32_t warp_sums[kSortWarps];
+  const std::int64_t s = p.region_size, d = p.dim;
+  const std::size_t words = static_cast<std::size_t>(kSortWarps) * s + d;
+  std::uint32_t* cnt = global_scratch != nullptr ? global_scratch + blockIdx.x * words : smem;
+  std::uint32_t* list = cnt + kSortWarps * s;
+  const int warp = static_cast<int>(threadIdx.x / 32), lane = static_cast<int>(threadIdx.x % 32);
+  const std::int64_t jlo = d * warp / kSortWarps, jhi = d * (warp + 1) / kSortWarps;
+  std::uint32_t* my_cnt = cnt + warp * s;
   const std::uint32_t out_seed = h::out_seed_key(p.seed);
-  const auto s = static_cast<std::uint32_t>(p.region_size);
-  float acc[RB];
-#pragma unroll
-  for (int r = 0; r < RB; ++r) acc[r] = 0.0f;
-  for (std::int64_t j0 = 0; j0 < p.dim; j0 += kTransposeTile) {
-    const int tile = static_cast<int>(p.dim - j0 < kTransposeTile ? p.dim - j0 : kTransposeTile);
+  const std::uint64_t chunk_seed = h::chunk_seed_key(p.seed);
+  const auto su = static_cast<std::uint32_t>(s);
+  const std::uint32_t lower_lanes = (1U << lane) - 1U;
+  // This thread's entries for the scan: a contiguous run of per_thread entries.
+  const std::int64_t per_thread = (s + blockDim.x - 1) / blockDim.x;
+  const std::int64_t e0 = min(s, threadIdx.x * per_thread), e1 = min(s, e0 + per_thread);
+  for (std::int64_t c = c_begin + blockIdx.x; c < c_end; c += gridDim.x) {
+    const std::uint64_t ck = h::chunk_key(chunk_seed, static_cast<std::uint64_t>(c));
+    const auto lo = static_cast<std::uint32_t>(ck), hi = static_cast<std::uint32_t>(ck >> 32);
+    for (std::int64_t k = threadIdx.x; k < kSortWarps * s; k += blockDim.x) cnt[k] = 0;
     __syncthreads();
-    for (int t = threadIdx.x; t < tile; t += blockDim.x) {
-      const std::uint32_t hv = h::pair_hash(h::out_key(out_seed, j0 + t), lo, hi);
-      slot[t] = h::pick_index(hv, s) * 2 + h::pick_negative(hv);
-#pragma unroll
-      for (int r = 0; r < RB; ++r) yv[t * RB + r] = __fmul_rn(y[r * ldy + j0 + t], p.scale);
+    for (std::int64_t j = jlo + lane; j < jhi; j += 32) {  // 1. count picks per entry
+      const std::uint32_t hv = h::pair_hash(h::out_key(out_seed, j), lo, hi);
+      atomicAdd(&my_cnt[h::pick_index(hv, su)], 1U);  // integer counts: order-free
     }
     __syncthreads();
-    if (!active) continue;
-    const auto mine = static_cast<std::uint32_t>(local);
-    for (int t = 0; t < tile; ++t) {
-      const std::uint32_t sl = slot[t];
-      if ((sl >> 1) != mine) continue;
-      const bool negative = (sl & 1U) != 0;
-#pragma unroll
-      for (int r = 0; r < RB; ++r) {
-        const float v = yv[t * RB + r];
-        acc[r] = __fadd_rn(acc[r], negative ? -v : v);
+    std::uint32_t local = 0;  // 2. exclusive scan over (entry, warp)
+    for (std::int64_t e = e0; e < e1; ++e)
+      for (int w = 0; w < kSortWarps; ++w) local += cnt[w * s + e];
+    std::uint32_t incl = local;
+    for (int k = 1; k < 32; k *= 2) {
+      const std::uint32_t v = __shfl_up_sync(0xFFFFFFFFU, incl, k);
+      if (lane >= k) incl += v;
+    }
+    if (lane == 31) warp_sums[warp] = incl;
+    __syncthreads();
+    std::uint32_t run = incl - local;
+    for (int w = 0; w < warp; ++w) run += warp_sums[w];
+    for (std::int64_t e = e0; e < e1; ++e)
+      for (int w = 0; w < kSortWarps; ++w) {
+        const std::uint32_t v = cnt[w * s + e];
+        cnt[w * s + e] = run;
+        run += v;
       }
+    __syncthreads();
+    for (std::int64_t jb = jlo; jb < jhi; jb += 32) {  // 3. stable scatter, ascending outputs
+      const std::int64_t j = jb + lane;
+      const bool valid = j < jhi;
+      const std::uint32_t hv = valid ? h::pair_hash(h::out_key(out_seed, j), lo, hi) : 0U;
+      const std::uint32_t e = valid ? h::pick_index(hv, su) : 0xFFFFFFFFU;
+      const std::uint32_t same = __match_any_sync(0xFFFFFFFFU, e);
+      const int rank = __popc(same & lower_lanes);
+      if (valid) list[my_cnt[e] + rank] = static_cast<std::uint32_t>(j) * 2U + h::pick_negative(hv);
+      __syncwarp();
+      if (valid && rank == __popc(same) - 1) my_cnt[e] += __popc(same);
+      __syncwarp();
     }
-  }
-  if (!active) return;
+    __syncthreads();
+    // 4. each entry sums its bucket; after 3, cnt[W-1][e] is where bucket e + 1 starts.
+    const std::uint32_t* ends = cnt + (kSortWarps - 1) * s;
+    for (std::int64_t e = threadIdx.x; e < s; e += blockDim.x) {
+      const std::int64_t g = c * s + e;
+      if (g < offset || g >= offset + len) continue;
+      float acc[RB];
 #pragma unroll
-  for (int r = 0; r < RB; ++r) out[r * ldo + (g - offset)] = acc[r];
+      for (int r = 0; r < RB; ++r) acc[r] = 0.0f;
+      for (std::uint32_t k = e == 0 ? 0U : ends[e - 1]; k < ends[e]; ++k) {
+        const std::uint32_t sl = list[k];
+        const std::int64_t jj = sl >> 1;
+        const bool negative = (sl & 1U) != 0;
+#pragma unroll
+        for (int r = 0; r < RB; ++r) {
+          const float v = __fmul_rn(y[r * ldy + jj], p.scale);
+          acc[r] = __fadd_rn(acc[r], negative ? -v : v);
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < RB; ++r) out[r * ldo + (g - offset)] = acc[r];
+    }
+    __syncthreads();  // the next chunk reuses the scratch
+  }
 }
 
 template <typename Fn>
@@ -206,22 +271,45 @@ void project_accumulate_cuda(const ProjectionParams& p, const float* x, std::int
   });
 }
 
+std::size_t project_transpose_workspace_bytes(const ProjectionParams& p, std::int64_t rows,
+                                              std::int64_t len, std::int64_t offset) {
+  if (rows <= 0 || len <= 0) return 0;
+  const std::size_t per_block = transpose_scratch_words(p) * sizeof(std::uint32_t);
+  if (per_block <= max_shared_bytes()) return 0;
+  const ChunkRange cr = chunk_range(p.region_size, offset, len);
+  const std::size_t blocks = std::clamp<std::size_t>(kMaxTransposeWorkspace / per_block, 1,
+                                                     static_cast<std::size_t>(cr.end - cr.begin));
+  return blocks * per_block;
+}
+
 void project_transpose_cuda(const ProjectionParams& p, const float* y, std::int64_t rows,
                             std::int64_t ldy, std::int64_t offset, std::int64_t len, float* out,
-                            std::int64_t ldo, void* stream) {
+                            std::int64_t ldo, void* workspace, std::size_t workspace_bytes,
+                            void* stream) {
   if (rows <= 0 || len <= 0) return;
   auto st = static_cast<cudaStream_t>(stream);
   const ChunkRange cr = chunk_range(p.region_size, offset, len);
-  const std::int64_t threads = std::min<std::int64_t>(kThreads, p.region_size);
-  const std::int64_t element_blocks = (p.region_size + threads - 1) / threads;
-  NPEFF_CHECK(cr.end - cr.begin < (std::int64_t{1} << 31) && element_blocks < 65536,
-              "projection transpose: slice too large for one launch");
+  const std::size_t per_block = transpose_scratch_words(p) * sizeof(std::uint32_t);
+  const bool shared = per_block <= max_shared_bytes();
+  std::int64_t blocks = std::min<std::int64_t>(cr.end - cr.begin, std::int64_t{1} << 30);
+  std::uint32_t* scratch = nullptr;
+  if (!shared) {
+    NPEFF_CHECK(workspace_bytes >= per_block,
+                "projection transpose workspace too small: ", workspace_bytes,
+                " bytes, need at least ", per_block);
+    blocks = std::min<std::int64_t>(blocks, static_cast<std::int64_t>(workspace_bytes / per_block));
+    scratch = static_cast<std::uint32_t*>(workspace);
+  }
   for_row_groups(rows, [&](auto rb, std::int64_t r0) {
     constexpr int RB = decltype(rb)::value;
-    const dim3 grid(static_cast<unsigned>(cr.end - cr.begin),
-                    static_cast<unsigned>(element_blocks));
-    project_transpose_kernel<RB><<<grid, static_cast<unsigned>(threads), 0, st>>>(
-        p, y + r0 * ldy, ldy, offset, len, cr.begin, out + r0 * ldo, ldo);
+    const std::size_t smem = shared ? per_block : 0;
+    if (smem > 48 * 1024)
+      check(
+          cudaFuncSetAttribute(project_transpose_kernel<RB>,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+          "cudaFuncSetAttribute (transpose shared memory)");
+    project_transpose_kernel<RB><<<static_cast<unsigned>(blocks), kThreads, smem, st>>>(
+        p, y + r0 * ldy, ldy, offset, len, cr.begin, cr.end, out + r0 * ldo, ldo, scratch);
     check(cudaGetLastError(), "project_transpose_kernel launch");
   });
 }

@@ -26,11 +26,19 @@ void project_accumulate_cuda(const ProjectionParams& p, const float* x, std::int
                              std::int64_t ldo, void* workspace, std::size_t workspace_bytes,
                              void* stream);
 
+/// Scratch bytes project_transpose_cuda needs for these sizes on the current device: 0 when a
+/// chunk's sort scratch ((8 s + d) * 4 bytes) fits in the device's shared memory, else up to
+/// 256 MiB of global memory (one scratch per concurrently running block).
+std::size_t project_transpose_workspace_bytes(const ProjectionParams& p, std::int64_t rows,
+                                              std::int64_t len, std::int64_t offset);
+
 /// out[r*ldo + (i-offset)] = (A^T y_r)_i for i in [offset, offset+len); every entry sums its
-/// terms in ascending output order (bit-identical to the CPU implementation).
+/// terms in ascending output order (bit-identical to the CPU implementation). O(d + s) work per
+/// chunk of s entries (a counting sort of the chunk's d picks by entry).
 void project_transpose_cuda(const ProjectionParams& p, const float* y, std::int64_t rows,
                             std::int64_t ldy, std::int64_t offset, std::int64_t len, float* out,
-                            std::int64_t ldo, void* stream);
+                            std::int64_t ldo, void* workspace, std::size_t workspace_bytes,
+                            void* stream);
 
 /// Number of visible CUDA devices (0 when no driver/GPU); never throws.
 int cuda_device_count();

@@ -5,6 +5,8 @@
 #   (b) a random-weight SmolLM2-360M-shaped model made there by tools/gpu_reference.py
 #       (transformers, seeded): npeff's logits and per-example gradients against PyTorch autograd
 #       on CUDA, and `npeff model-info` on it;
+#   (d) tools/gpu-pipeline.sh: every compute stage's subcommand with --device cuda against the
+#       same command on the CPU (a tiny model of the repository);
 #   (c) benchmarks at the paper's shapes, each with its floor from the same run (bench_device:
 #       projection n = 3.15e8, d = 16,384, 2/16 rows; decompose 60,000 x 2 x 16,384, C = 512, every
 #       storage/compute dtype; bench_compute_pefs: SST-2, the 360M model, all block weights,
@@ -293,9 +295,24 @@ else
   skip "b. reference model" "not enough time left or test_backends not built"
 fi
 
+# (d) every compute stage's subcommand on the device against the CPU (tools/gpu-pipeline.sh)
+t=$(date +%s)
+if have_time 60 && [[ -n $(bin npeff) ]]; then
+  log=$OUT/pipeline.log
+  timeout 240 tools/gpu-pipeline.sh "$(bin npeff)" "$([[ $mode == gpu ]] && echo cuda || echo cpu)" \
+    >"$work/pipeline.out" 2>"$log"
+  rc=$?
+  grep '^RESULT ' "$work/pipeline.out" >"$work/pipeline.results"
+  phase_end "d. subcommands on the device vs the CPU" "$([[ $rc == 0 ]] && echo pass || echo "FAIL (rc $rc)")" \
+    "$t" "$(grep '^|' "$work/pipeline.out")" "$log" "$work/pipeline.results"
+else
+  skip "d. subcommands on the device" "not enough time left or npeff not built"
+fi
+
 # (c) benchmarks at the paper's shapes (rehearsal: the same commands at CPU sizes)
 dev=cuda
-proj=(--n 315000000 --d 16384 --rows 2,16 --transpose-n 10000000)
+proj=(--n 315000000 --d 16384 --rows 2,16)
+proj50=(--n 50000000 --d 16384 --rows 1,2,16)  # issue 17: transpose <= 2x forward at n = 5e7
 deco=(--m 60000 --r 2 --d 16384 --c 512 --steps 3)
 pefs=(--model "$ref" --tokenizer "$bundle/smollm2/vocab.gguf" --task "$bundle/tasks/sst2.json"
       --pef exact --proj-dim 16384 --batch 8 --batches 2)
@@ -303,7 +320,8 @@ grad=(--model "$ref" --tokenizer "$bundle/smollm2/vocab.gguf" --batch 16 --k 2 -
       --texts "$bundle/shared/data/sst2/validation.tsv")
 if [[ $mode == rehearse ]]; then
   dev=cpu
-  proj=(--n 2000000 --d 1024 --rows 2,16 --transpose-n 200000 --reps 2)
+  proj=(--n 2000000 --d 1024 --rows 2,16 --reps 2)
+  proj50=(--n 500000 --d 16384 --rows 1,2 --reps 2)
   deco=(--m 2000 --r 2 --d 1024 --c 32 --steps 2)
   pefs=("${pefs[@]/16384/1024}")  # the tiny reference model of phase b, SmolLM2's tokenizer
 fi
@@ -330,6 +348,7 @@ $(grep -v '^RESULT ' "$log" | tail -n 40)
 }
 : >"$OUT/bench.log"
 bench "c1. projection" 40 120 bench_device projection --device $dev "${proj[@]}"
+bench "c1b. projection, n = 5e7" 20 60 bench_device projection --device $dev "${proj50[@]}"
 bench "c2. decompose" 60 150 bench_device decompose --device $dev "${deco[@]}"
 c34=""
 if [[ ! -f $ref/config.json ]]; then
@@ -343,8 +362,9 @@ if [[ ! -f $ref/config.json ]]; then
 fi
 bench "c3. compute-pefs$c34" 45 120 bench_compute_pefs --device $dev "${pefs[@]}"
 bench "c4. per-example engine vs loop$c34" 45 120 bench_per_example_grad --device $dev "${grad[@]}"
-# The issue's fifth figure, recover s/component at n = 3.15e8, needs FPC on the device.
-skip "c5. recover" "not run: FPC has no device path yet (issue 17; tests/unit/test_backends.cpp kFpcOnDevice)"
+rec=(--n 315000000 --d 16384 --k 500 --final-stages 20)
+[[ $mode == rehearse ]] && rec=(--n 200000 --d 1024 --k 20 --final-stages 10)
+bench "c5. recover (FPC, planted u)" 60 150 bench_device recover --device $dev "${rec[@]}"
 echo "## total: $(elapsed) s" >>"$md"
 echo "gpu-check: report in $md ($(elapsed) s)"
 grep -qE '^## .*: (FAIL|failed)' "$md" && exit 1

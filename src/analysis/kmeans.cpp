@@ -31,7 +31,8 @@ at::Tensor kmeans_plus_plus(const at::Tensor& x, std::int64_t k, std::mt19937_64
   const std::int64_t m = x.size(0);
   std::vector<std::int64_t> chosen;
   chosen.push_back(std::uniform_int_distribution<std::int64_t>(0, m - 1)(rng));
-  at::Tensor best = at::mv(x, x[chosen[0]]).to(at::kDouble).contiguous();
+  // The m similarities come to the host (the draw is sequential); x stays where it is.
+  at::Tensor best = at::mv(x, x[chosen[0]]).to(at::kCPU, at::kDouble).contiguous();
   while (static_cast<std::int64_t>(chosen.size()) < k) {
     const auto b = best.accessor<double, 1>();
     std::vector<double> weight(static_cast<size_t>(m));
@@ -53,9 +54,9 @@ at::Tensor kmeans_plus_plus(const at::Tensor& x, std::int64_t k, std::mt19937_64
       next = std::uniform_int_distribution<std::int64_t>(0, m - 1)(rng);  // all rows covered
     }
     chosen.push_back(next);
-    best = at::maximum(best, at::mv(x, x[next]).to(at::kDouble)).contiguous();
+    best = at::maximum(best, at::mv(x, x[next]).to(at::kCPU, at::kDouble)).contiguous();
   }
-  return x.index_select(0, at::tensor(chosen, at::kLong)).clone();
+  return x.index_select(0, at::tensor(chosen, at::kLong).to(x.device())).clone();
 }
 
 at::Tensor normalized(const at::Tensor& c) {
@@ -70,18 +71,23 @@ Run lloyd(const at::Tensor& x, at::Tensor centroids, std::int64_t max_iterations
   std::vector<std::int64_t> assign(static_cast<size_t>(m), -1);
   std::vector<float> sim(static_cast<size_t>(m));
   for (std::int64_t it = 0; it < max_iterations; ++it) {
-    const at::Tensor s = at::mm(x, centroids.t()).contiguous();  // [m, k]
-    const auto S = s.accessor<float, 2>();
+    // On x's device: the [m, k] similarities and their row maxima (argmax returns the first
+    // maximum: ties go to the lower cluster on every device); only the m winners and their
+    // similarities come to the host for the bookkeeping below.
+    const at::Tensor s = at::mm(x, centroids.t());  // [m, k]
+    const at::Tensor winner = s.argmax(1);
+    const at::Tensor best_sim = s.gather(1, winner.unsqueeze(1)).squeeze(1).cpu().contiguous();
+    const at::Tensor best_c = winner.cpu().contiguous();
+    const float* bs = best_sim.data_ptr<float>();
+    const std::int64_t* bc = best_c.data_ptr<std::int64_t>();
     bool changed = false;
     double total = 0;
     for (std::int64_t i = 0; i < m; ++i) {
-      std::int64_t best = 0;
-      for (std::int64_t c = 1; c < k; ++c)
-        if (S[i][c] > S[i][best]) best = c;  // ties: the lower cluster
+      const std::int64_t best = bc[i];
       changed = changed || assign[static_cast<size_t>(i)] != best;
       assign[static_cast<size_t>(i)] = best;
-      sim[static_cast<size_t>(i)] = S[i][best];
-      total += S[i][best];
+      sim[static_cast<size_t>(i)] = bs[i];
+      total += bs[i];
     }
     run.history.push_back(total / static_cast<double>(m));
     run.iterations = it + 1;
@@ -104,7 +110,7 @@ Run lloyd(const at::Tensor& x, at::Tensor centroids, std::int64_t max_iterations
         changed = true;
       }
     }
-    const at::Tensor a = at::tensor(assign, at::kLong);
+    const at::Tensor a = at::tensor(assign, at::kLong).to(x.device());
     const at::Tensor onehot = at::zeros({m, k}, x.options()).scatter_(1, a.view({m, 1}), 1.0);
     centroids = normalized(at::mm(onehot.t(), x));
     if (on_step) on_step({restart, it + 1, run.history.back(), false, false});
@@ -115,10 +121,10 @@ Run lloyd(const at::Tensor& x, at::Tensor centroids, std::int64_t max_iterations
   }
   // Final similarities with the final centroids (assignments are stable or capped).
   const at::Tensor a = at::tensor(assign, at::kLong);
-  run.similarity = (x * centroids.index_select(0, a)).sum(1);
+  run.similarity = (x * centroids.index_select(0, a.to(x.device()))).sum(1).cpu();
   run.mean_similarity = run.similarity.to(at::kDouble).mean().item<double>();
   run.assignment = a;
-  run.centroids = centroids;
+  run.centroids = centroids.cpu();
   return run;
 }
 
@@ -198,7 +204,7 @@ KMeansResult spherical_kmeans(const at::Tensor& x_in, const KMeansOptions& o,
               "] (the number of non-zero rows), got ", o.clusters);
   NPEFF_CHECK(o.max_iterations >= 1 && o.restarts >= 1,
               "--max-iterations and --restarts must be >= 1");
-  const at::Tensor x = normalized(x_in.to(at::kFloat).cpu().contiguous());
+  const at::Tensor x = normalized(x_in.to(at::kFloat).contiguous());  // on x_in's device
   NPEFF_CHECK(x.norm(2, {1}).gt(0).all().item<bool>(), "k-means input has zero rows");
   Run best;
   std::int64_t resumed = 0;

@@ -30,9 +30,7 @@ struct ClusterOptions {
 };
 
 int run_cluster(const ClusterOptions& o, const GlobalOptions& g) {
-  NPEFF_CHECK(!select_device(g.device).is_cuda(), "--device ", g.device,
-              ": cluster runs k-means on the CPU in this version (its GPU path is issue 17); drop "
-              "--device or use --device cpu");
+  const c10::Device dev = select_device(g.device);
   PathCheck inputs;
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
@@ -63,7 +61,7 @@ int run_cluster(const ClusterOptions& o, const GlobalOptions& g) {
   int64_t lloyd_iterations = 0, seen = 0, computed = 0;
   double best = -2, computed_seconds = 0, last_end = 0;
   const analysis::KMeansResult r = analysis::spherical_kmeans(
-      x, o.kmeans,
+      x.to(dev), o.kmeans,
       [&](const analysis::KMeansStep& s) {
         if (!s.restart_done) {
           ++lloyd_iterations;

@@ -23,6 +23,7 @@ struct DecomposeCliOptions {
   std::string storage_dtype = "fp32";    ///< fp32 | fp16 | bf16: in-memory copy of G
   bool out_of_core = false;              ///< stream G from the files every step
   std::int64_t block_examples = 4096;    ///< examples per streamed block (--out-of-core)
+  std::int64_t max_block_bytes = 0;      ///< in memory: a block's temporaries (0: automatic)
   std::int64_t total_steps = -1;         ///< H-only + joint steps; -1: use algo.steps
   bool json = false;                     ///< JSON summary on stdout
 };
@@ -42,6 +43,7 @@ int run_decompose(const DecomposeCliOptions& o, const GlobalOptions& g) {
   job.storage_dtype = o.storage_dtype;
   job.out_of_core = o.out_of_core;
   job.block_examples = o.block_examples;
+  job.max_block_bytes = o.max_block_bytes;
   job.device = g.device;
   dist::Communicator& comm = dist::world();
   const decomposition::DecomposeJobSummary s = decomposition::run_decompose_job(job, comm);
@@ -111,6 +113,11 @@ void add_decompose_command(CLI::App& app, const GlobalOptions& global, Runner& r
   sub->add_flag("--out-of-core", o->out_of_core,
                 "Stream G from the PEF files every step instead of holding it in memory");
   sub->add_option("--block-examples", o->block_examples, "Examples per block with --out-of-core")
+      ->capture_default_str();
+  sub->add_option("--max-block-bytes", o->max_block_bytes,
+                  "In memory: device bytes for one block of examples' temporaries in a step\n"
+                  "(B, B o B, E, upcasts); larger data is processed in blocks of that size\n"
+                  "(0: 128 MiB on the CPU, 1 GiB on a GPU)")
       ->capture_default_str();
   sub->add_flag("--drop-nonfinite", o->drop_nonfinite, "Leave out PEFs with NaN/Inf entries");
   sub->add_flag("--drop-zero", o->drop_zero, "Leave out all-zero PEFs");

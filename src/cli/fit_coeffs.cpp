@@ -33,7 +33,8 @@ int run_fit_coeffs(const FitCoeffsOptions& o, const GlobalOptions& g) {
   inputs.file("--decomposition", o.decomposition);
   inputs.files("--pefs", o.pefs);
   inputs.throw_if_any();
-  const decomposition::DecompositionData d = decomposition::read_decomposition(o.decomposition);
+  const decomposition::DecompositionData d =
+      decomposition::read_decomposition(o.decomposition, /*with_w=*/false);
   const std::vector<io::PefFileInfo> files = io::read_compatible_pef_infos(o.pefs);
   const io::PefFileInfo& f = files.front();
   NPEFF_CHECK(f.dim == d.h.size(1), f.path, " has PEF dimension ", f.dim, " but the components of ",

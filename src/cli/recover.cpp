@@ -26,9 +26,6 @@ struct RecoverOptions {
 };
 
 int run_recover(const RecoverOptions& o, const GlobalOptions& g) {
-  NPEFF_CHECK(!select_device(g.device).is_cuda(), "--device ", g.device,
-              ": recover runs FPC on the CPU in this version (its GPU path is issue 17); drop "
-              "--device or use --device cpu");
   PathCheck inputs;
   inputs.file("--decomposition", o.decomposition);
   inputs.file("--pefs", o.pefs);
@@ -42,6 +39,7 @@ int run_recover(const RecoverOptions& o, const GlobalOptions& g) {
   job.reject_threshold = o.reject_threshold;
   job.fpc = o.fpc;
   job.out = o.out;
+  job.device = select_device(g.device);
   const recovery::RecoverJobSummary s = recovery::run_recover_job(job);
   nlohmann::json per = nlohmann::json::array();
   for (const recovery::RecoveredComponent& c : s.components) {

@@ -3,6 +3,10 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
+#ifdef NPEFF_WITH_CUDA_KERNELS
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 #include <sched.h>
 #include <unistd.h>
 
@@ -103,6 +107,27 @@ c10::Device select_device(const std::string& text) {
               " GPU(s): start at most one rank per GPU (srun --ntasks-per-node, --gres=gpu:N), "
               "or set NPEFF_SHARE_GPUS=1 to share them");
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(dist::local_rank() % gpus));
+}
+
+std::int64_t peak_device_memory(c10::Device device) {
+#ifdef NPEFF_WITH_CUDA_KERNELS
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(
+        device.has_index() ? device.index() : c10::DeviceIndex{0});
+    return stats.allocated_bytes[0].peak;  // [0]: StatType::AGGREGATE, all pools
+  }
+#endif
+  (void)device;
+  return -1;
+}
+
+void reset_peak_device_memory(c10::Device device) {
+#ifdef NPEFF_WITH_CUDA_KERNELS
+  if (device.is_cuda())
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.has_index() ? device.index()
+                                                                       : c10::DeviceIndex{0});
+#endif
+  (void)device;
 }
 
 }  // namespace npeff

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -54,6 +55,25 @@ class DivergenceGuard {
 };
 
 constexpr const char* kCheckpoint = "checkpoint.h5";
+// float32 bytes of PEFs read per block when loading into memory.
+constexpr std::int64_t kLoadBlockBytes = std::int64_t{64} << 20;
+
+// Examples per block of a step in memory (Decomposer::set_block_examples): the device
+// temporaries of one block, B, B o B and E as float32 [count r, C], plus the float32 upcast of a
+// float16/bfloat16 block and the bfloat16 copy for --compute-dtype bf16 (r n each per example),
+// stay within --max-block-bytes. A block as large as the data is one block: the same bits.
+// --max-block-bytes 0 (the default) is 128 MiB on the CPU, where the block's temporaries add to
+// the host peak, and 1 GiB on a GPU, where larger products run closer to peak speed.
+std::int64_t memory_block_examples(const DecomposeJobOptions& o, std::int64_t r, std::int64_t n) {
+  std::int64_t per_example = 3 * r * o.algo.components * 4;
+  if (o.storage_dtype != "fp32") per_example += r * n * 4;
+  if (o.compute_dtype == "bf16") per_example += r * n * 2;
+  const bool gpu = o.device.rfind("cuda", 0) == 0;
+  const std::int64_t budget = o.max_block_bytes > 0 ? o.max_block_bytes
+                              : gpu                 ? std::int64_t{1} << 30
+                                                    : std::int64_t{128} << 20;
+  return std::max<std::int64_t>(1, budget / per_example);
+}
 
 // Everything that determines the result, bit for bit: the io::ResumeDir settings.
 nlohmann::json settings_json(const DecomposeJobOptions& o,
@@ -79,7 +99,9 @@ nlohmann::json settings_json(const DecomposeJobOptions& o,
           {"compute_dtype", o.compute_dtype},
           {"storage_dtype", o.storage_dtype},
           {"out_of_core", o.out_of_core},
-          {"block_examples", o.out_of_core ? o.block_examples : 0},  // summation order
+          {"block_examples", o.out_of_core
+                                 ? o.block_examples  // summation order
+                                 : memory_block_examples(o, files.front().rank, files.front().dim)},
           {"device", o.device},
           {"processes", processes}};
 }
@@ -145,20 +167,49 @@ Local prepare(const DecomposeJobOptions& o, const std::vector<io::PefFileInfo>& 
     at::Tensor ids = source->example_ids();
     return {std::move(source), ids, total_in, first_in};
   }
-  io::PefSet set = io::load_pefs(files, first_in, count_in);
-  const at::Tensor flat = set.pefs.flatten(1);
-  const at::Tensor nonfinite = (~at::isfinite(flat)).any(1);
-  const at::Tensor zero = (flat == 0).all(1) & ~nonfinite;
-  const at::Tensor keep = check_bad(o, comm, nonfinite, zero, set.example_ids);
-  at::Tensor pefs = set.pefs.index({keep});
+  // In memory with a bounded host peak (docs/decomposition.md, "Memory"): blocks of at most
+  // kLoadBlockBytes of float32 are read, checked, normalised in float32 and cast to the storage
+  // dtype on the host, then copied into the one full-size tensor on the device. Host peak: that
+  // tensor when the device is the CPU (nothing on a GPU) plus ~3 blocks; no full-size float32,
+  // mask or index copy.
+  const std::int64_t r = files.front().rank, d = files.front().dim;
+  const at::ScalarType storage = o.storage_dtype == "fp16"   ? at::kHalf
+                                 : o.storage_dtype == "bf16" ? at::kBFloat16
+                                                             : at::kFloat;
+  const std::int64_t block = std::max<std::int64_t>(1, kLoadBlockBytes / (r * d * 4));
+  at::Tensor dest;
+  try {
+    dest = at::empty({count_in, r, d}, at::TensorOptions().dtype(storage).device(dev));
+  } catch (const c10::Error&) {
+    NPEFF_FAIL("cannot allocate ", count_in * r * d * at::elementSize(storage) / 1e9,
+               " GB for this process's PEFs in memory (", count_in, " x ", r, " x ", d, ", ",
+               o.storage_dtype, ", on ", dev.str(),
+               "): use --out-of-core, --storage-dtype fp16, "
+               "or more processes (mpirun/srun)");
+  }
+  at::Tensor ids = at::empty({count_in}, at::kLong);
+  at::Tensor nonfinite = at::zeros({count_in}, at::kBool), zero = at::zeros({count_in}, at::kBool);
+  std::int64_t kept = 0;
+  for (std::int64_t b0 = 0; b0 < count_in; b0 += block) {
+    const std::int64_t k = std::min(block, count_in - b0);
+    io::PefSet set = io::load_pefs(files, first_in + b0, k);
+    const at::Tensor flat = set.pefs.flatten(1);
+    const at::Tensor nf = (~at::isfinite(flat)).any(1);
+    const at::Tensor z = (flat == 0).all(1) & ~nf;
+    nonfinite.narrow(0, b0, k).copy_(nf);
+    zero.narrow(0, b0, k).copy_(z);
+    ids.narrow(0, b0, k).copy_(set.example_ids);
+    const at::Tensor good = ~(nf | z);
+    at::Tensor g = good.all().item<bool>() ? set.pefs : set.pefs.index({good});
+    normalize_pefs(g);
+    dest.narrow(0, kept, g.size(0)).copy_(g.to(storage));
+    kept += g.size(0);
+  }
+  const at::Tensor keep = check_bad(o, comm, nonfinite, zero, ids);
   at::Tensor counts = at::zeros({comm.size()}, at::kLong);
-  counts[comm.rank()] = pefs.size(0);
+  counts[comm.rank()] = kept;
   comm.allreduce_sum(counts);
-  pefs = pefs.to(dev);
-  normalize_pefs(pefs);
-  if (o.storage_dtype != "fp32")
-    pefs = pefs.to(o.storage_dtype == "fp16" ? at::kHalf : at::kBFloat16);
-  return {memory_source(pefs), set.example_ids.masked_select(keep),
+  return {memory_source(dest.narrow(0, 0, kept)), ids.masked_select(keep),
           counts.sum().item<std::int64_t>(),
           counts.narrow(0, 0, comm.rank()).sum().item<std::int64_t>()};
 }
@@ -174,6 +225,8 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
   NPEFF_CHECK(a.log_every > 0, "--log-every must be positive");
   NPEFF_CHECK(o.checkpoint_every >= 0, "--checkpoint-every must be >= 0");
   NPEFF_CHECK(!o.out_of_core || o.block_examples > 0, "--block-examples must be positive");
+  NPEFF_CHECK(o.max_block_bytes >= 0, "--max-block-bytes must be >= 0 (0: automatic), got ",
+              o.max_block_bytes);
   const c10::Device dev = select_device(o.device);
 
   const std::vector<io::PefFileInfo> files = io::read_compatible_pef_infos(o.pefs);
@@ -185,7 +238,8 @@ DecomposeJobSummary run_decompose_job(const DecomposeJobOptions& o, dist::Commun
   const std::int64_t total = local.total, first = local.first;
   const at::Tensor ids = local.ids;
   Decomposer dec(std::move(local.source), a.components, comm, local.total, local.first);
-  dec.set_block_examples(o.out_of_core ? o.block_examples : 0);
+  dec.set_block_examples(o.out_of_core ? o.block_examples
+                                       : memory_block_examples(o, dec.rank(), dec.dim()));
   dec.set_compute_dtype(parse_compute_dtype(o.compute_dtype));
 
   LossHistory history;

@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "npeff/core/error.h"
@@ -15,6 +16,24 @@ namespace {
 
 // Guards the multiplicative update against 0/0 for components that vanished entirely.
 constexpr double kTiny = 1e-30;
+
+// TensorFloat-32 float32 products for the Decomposer's own calls only: cuBLAS's TF32 switch is
+// process-wide, so it is set for the duration of a step and restored after, leaving every other
+// float32 product of the process (fit-coeffs, the model, the tests' references) in full fp32.
+class Tf32Scope {
+ public:
+  explicit Tf32Scope(bool on) : on_(on), before_(at::globalContext().allowTF32CuBLAS()) {
+    if (on_) at::globalContext().setAllowTF32CuBLAS(true);
+  }
+  ~Tf32Scope() {
+    if (on_) at::globalContext().setAllowTF32CuBLAS(before_);
+  }
+  Tf32Scope(const Tf32Scope&) = delete;
+  Tf32Scope& operator=(const Tf32Scope&) = delete;
+
+ private:
+  bool on_, before_;
+};
 
 void check_pefs(const at::Tensor& pefs) {
   NPEFF_CHECK(pefs.defined() && pefs.dim() == 3, "PEFs must be a [m, r, n] tensor");
@@ -62,14 +81,32 @@ double npeff_loss(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor&
 
 at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h) {
   check_pefs(pefs);
-  const std::int64_t m = pefs.size(0), r = pefs.size(1);
-  const Products p = products(pefs.reshape({m * r, pefs.size(2)}), m, r, h);
-  const at::Tensor wd = w.to(at::kDouble);
-  const at::Tensor g_sq = grams(pefs).square().sum({1, 2});
-  const at::Tensor cross = (wd * p.n.to(at::kDouble)).sum(1);
-  const at::Tensor quad = (wd * at::mm(wd, p.m.to(at::kDouble))).sum(1);
-  // Each term is a squared norm; the identity's float cancellation can leave tiny negatives.
-  return (g_sq - 2 * cross + quad).clamp_min(0.0).cpu();
+  const std::int64_t m = pefs.size(0), r = pefs.size(1), n = pefs.size(2);
+  NPEFF_CHECK(h.dim() == 2 && h.size(1) == n, "components have dimension ", h.sizes(),
+              " but the PEFs have ", n);
+  NPEFF_CHECK(w.dim() == 2 && w.size(0) == m && w.size(1) == h.size(0), "W has shape ", w.sizes(),
+              ", expected [", m, ", ", h.size(0), "]");
+  // float64 throughout: a good fit leaves a loss far below ||G_i^T G_i||^2, and the identity
+  // subtracts terms of that size, so float32 products (relative error ~1e-7 * sqrt(n)) would
+  // leave an absolute error larger than the loss itself. Blocks of examples bound the float64
+  // copy of G to kBlockBytes.
+  constexpr std::int64_t kBlockBytes = std::int64_t{64} << 20;
+  const std::int64_t block = std::max<std::int64_t>(1, kBlockBytes / (r * n * 8));
+  const at::Tensor hd = h.to(pefs.device(), at::kDouble);
+  const at::Tensor wd = w.to(pefs.device(), at::kDouble);
+  const at::Tensor hh2 = at::mm(hd, hd.t()).square();
+  at::Tensor out = at::empty({m}, wd.options());
+  for (std::int64_t b0 = 0; b0 < m; b0 += block) {
+    const std::int64_t count = std::min(block, m - b0);
+    const at::Tensor g = pefs.narrow(0, b0, count).to(at::kDouble);
+    const at::Tensor g_sq = at::bmm(g, g.transpose(1, 2)).square().sum({1, 2});
+    const at::Tensor nn =
+        at::mm(g.reshape({count * r, n}), hd.t()).view({count, r, -1}).square().sum(1);
+    const at::Tensor wb = wd.narrow(0, b0, count);
+    out.narrow(0, b0, count).copy_(g_sq - 2 * (wb * nn).sum(1) + (wb * at::mm(wb, hh2)).sum(1));
+  }
+  // Each term is a squared norm; rounding can still leave tiny negatives for exact fits.
+  return out.clamp_min(0.0).cpu();
 }
 
 namespace {
@@ -129,10 +166,18 @@ Decomposer::Decomposer(std::unique_ptr<PefSource> source, std::int64_t component
   NPEFF_CHECK(c_ <= total_, "the number of components (", c_, ") exceeds the number of examples (",
               total_, ")");
   NPEFF_ASSERT(first_ >= 0 && first_ + m_ <= total_, "bad partition");
-  double local_sq = 0;
-  for_each_block([&](std::int64_t, std::int64_t count, const at::Tensor& g) {
-    local_sq += pef_sq_norm_sum(g.to(at::kFloat).view({count, r_, n_}));
-  });
+  // sum_i ||G_i^T G_i||^2 in blocks of at most 64 MiB of float32 (a float16/bfloat16 source is
+  // upcast block by block), whatever block size the caller sets later: a whole-data block would
+  // be a float32 copy of all the PEFs.
+  double local_sq = source_->known_sq_norm_sum();
+  if (local_sq < 0) {
+    local_sq = 0;
+    block_examples_ = std::max<std::int64_t>(1, (std::int64_t{64} << 20) / (r_ * n_ * 4));
+    for_each_block([&](std::int64_t, std::int64_t count, const at::Tensor& g) {
+      local_sq += pef_sq_norm_sum(g.to(at::kFloat).view({count, r_, n_}));
+    });
+    block_examples_ = 0;
+  }
   at::Tensor sq = at::full({1}, local_sq, at::kDouble);
   if (comm_ != nullptr) comm_->allreduce_sum(sq);
   g_sq_norm_ = sq.item<double>();
@@ -178,13 +223,13 @@ void Decomposer::set_compute_dtype(ComputeDtype dtype) {
     NPEFF_CHECK(source_->device().is_cuda(),
                 "--compute-dtype tf32 needs --device cuda "
                 "(TensorFloat-32 is a GPU tensor-core format)");
-    at::globalContext().setAllowTF32CuBLAS(true);
   }
   dtype_ = dtype;
 }
 
 void Decomposer::step(bool update_w, double lr, double* loss) {
   NPEFF_ASSERT(w_.defined() && h_.defined(), "step() before initialize()");
+  const Tf32Scope tf32(dtype_ == ComputeDtype::kTf32);
   const at::Tensor hh = at::mm(h_, h_.t());
   const at::Tensor hh2 = hh.square();  // (H H^T) o (H H^T)
   at::Tensor t2 = at::zeros_like(h_);
@@ -215,6 +260,7 @@ void Decomposer::step(bool update_w, double lr, double* loss) {
 }
 
 double Decomposer::loss() {
+  const Tf32Scope tf32(dtype_ == ComputeDtype::kTf32);
   const at::Tensor hh2 = at::mm(h_, h_.t()).square().to(at::kDouble);
   at::Tensor parts = at::zeros({2}, at::kDouble);
   for_each_block([&](std::int64_t b0, std::int64_t count, const at::Tensor& g) {
@@ -228,6 +274,7 @@ double Decomposer::loss() {
 }
 
 void Decomposer::update_coefficients() {
+  const Tf32Scope tf32(dtype_ == ComputeDtype::kTf32);
   const at::Tensor hh2 = at::mm(h_, h_.t()).square();
   for_each_block([&](std::int64_t b0, std::int64_t count, const at::Tensor& g) {
     const at::Tensor b = at::mm(g, h_.to(g.scalar_type()).t()).to(at::kFloat).view({count, r_, c_});

@@ -73,16 +73,17 @@ void write_decomposition(io::File& file, const DecomposeOptions& o, const Decomp
   root.set_attr("relative_loss", relative_loss);
 }
 
-DecompositionData read_decomposition(const std::string& path) {
+DecompositionData read_decomposition(const std::string& path, bool with_w) {
   const io::File f = io::File::open(path);
   io::expect_schema(f, "npeff.decomposition", 1);
   DecompositionData d;
-  d.w = read_matrix(f.root(), "W");
   d.h = read_matrix(f.root(), "H");
-  NPEFF_CHECK(d.w.size(1) == d.h.size(0), path, ": W has ", d.w.size(1), " components but H has ",
-              d.h.size(0));
-  d.example_ids = at::empty({d.w.size(0)}, at::kLong);
-  f.root().dataset("example_ids").expect(io::DType::kInt64, {d.w.size(0)});
+  const io::Dataset w = f.root().dataset("W");
+  w.expect(io::DType::kFloat32, {-1, d.h.size(0)});
+  const std::int64_t m = w.shape()[0];
+  if (with_w) d.w = read_matrix(f.root(), "W");
+  d.example_ids = at::empty({m}, at::kLong);
+  f.root().dataset("example_ids").expect(io::DType::kInt64, {m});
   f.root().dataset("example_ids").read(d.example_ids.data_ptr<std::int64_t>());
   d.loss = read_loss(f.root());
   d.has_projection = projection::read_projection_group(f, d.projection);

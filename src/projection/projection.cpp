@@ -154,8 +154,13 @@ void project_transpose_into(const Projection& projection, const at::Tensor& y, s
   const c10::cuda::CUDAGuard guard(y.device());
   const kernels::ProjectionParams params{projection.seed(), projection.dim(),
                                          projection.region_size(), projection.scale()};
+  const std::size_t bytes =
+      kernels::project_transpose_workspace_bytes(params, yc.size(0), out.size(1), offset);
+  at::Tensor workspace =
+      at::empty({static_cast<std::int64_t>(bytes / sizeof(float)) + 1}, out.options());
   kernels::project_transpose_cuda(params, yc.data_ptr<float>(), yc.size(0), yc.size(1), offset,
                                   out.size(1), out.data_ptr<float>(), out.size(1),
+                                  workspace.data_ptr<float>(), bytes,
                                   c10::cuda::getCurrentCUDAStream().stream());
 #endif
 }

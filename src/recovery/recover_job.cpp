@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <sstream>
 
@@ -130,7 +131,8 @@ std::vector<std::int64_t> choose_components(const RecoverJobOptions& o, std::int
 RecoverJobSummary run_recover_job(const RecoverJobOptions& o) {
   NPEFF_CHECK(o.reject_threshold >= 0 && o.reject_threshold <= 1,
               "--reject-threshold must lie in [0, 1], got ", o.reject_threshold);
-  const decomposition::DecompositionData dec = decomposition::read_decomposition(o.decomposition);
+  const decomposition::DecompositionData dec =
+      decomposition::read_decomposition(o.decomposition, /*with_w=*/false);
   const io::PefFileInfo info = io::read_pef_info(o.pefs);
   NPEFF_CHECK(dec.has_projection && info.has_projection,
               "recover needs projected data: ", dec.has_projection ? o.pefs : o.decomposition,
@@ -182,13 +184,15 @@ RecoverJobSummary run_recover_job(const RecoverJobOptions& o) {
     const at::Tensor h = orthogonal_rejection(dec.h, ids[k], o.reject_threshold, &s.rejected);
     const at::Tensor hf = h.to(at::kFloat).contiguous();
     p.projected.assign(hf.data_ptr<float>(), hf.data_ptr<float>() + d);
-    const FpcResult r = fpc(forward, adjoint, hf, n, o.fpc);
-    const at::Tensor idx = r.u.nonzero().squeeze(1).contiguous();
-    const at::Tensor val = r.u.index_select(0, idx).contiguous();
+    const FpcResult r = fpc(forward, adjoint, hf.to(o.device), n, o.fpc);
+    // Only the nonzeros come back to the host.
+    const at::Tensor idx_dev = r.u.nonzero().squeeze(1);
+    const at::Tensor idx = idx_dev.cpu().contiguous();
+    const at::Tensor val = r.u.index_select(0, idx_dev).cpu().contiguous();
     p.indices.assign(idx.data_ptr<std::int64_t>(), idx.data_ptr<std::int64_t>() + idx.numel());
     p.values.assign(val.data_ptr<float>(), val.data_ptr<float>() + val.numel());
     s.relative_residual = r.relative_residual;
-    s.norm = r.u.to(at::kDouble).norm().item<double>();
+    s.norm = std::sqrt(val.square().sum(at::kDouble).item<double>());
     s.nnz = idx.numel();
     s.iterations = r.iterations;
     for (std::int64_t t = 0; t < T; ++t) {

@@ -40,13 +40,26 @@ at::Tensor shrink(const at::Tensor& x, double t) {
 }
 
 namespace {
+// Reductions that need float64 accumulate in float64 without a float64 copy of the vector
+// (sum's dtype converts per element): at n = 3e8 a copy would be 2.4 GB of device memory.
+double sum_sq64(const at::Tensor& x) {
+  return x.square().sum(at::kDouble).item<double>();
+}
+double norm64(const at::Tensor& x) {
+  return std::sqrt(sum_sq64(x));
+}
+double abs_sum64(const at::Tensor& x) {
+  return x.abs().sum(at::kDouble).item<double>();
+}
+
 // Largest eigenvalue of A A^T by power iteration on the d-dimensional side.
-double largest_eigenvalue(const LinearMap& forward, const LinearMap& adjoint, int64_t d) {
-  at::Tensor v = at::ones({d}, at::kFloat) / std::sqrt(static_cast<double>(d));
+double largest_eigenvalue(const LinearMap& forward, const LinearMap& adjoint, int64_t d,
+                          const at::TensorOptions& options) {
+  at::Tensor v = at::ones({d}, options) / std::sqrt(static_cast<double>(d));
   double lambda = 0;
   for (int it = 0; it < 30; ++it) {
     const at::Tensor w = forward(adjoint(v));
-    const double next = w.to(at::kDouble).norm().item<double>();
+    const double next = norm64(w);
     if (next == 0) return 0;
     v = w / next;
     if (it > 5 && std::abs(next - lambda) <= 1e-4 * next) return next;
@@ -62,16 +75,18 @@ FpcResult fpc(const LinearMap& forward, const LinearMap& adjoint, const at::Tens
               "FPC needs mu > 0, beta > 1 and 0 < gamma <= 1");
   NPEFF_CHECK(h.dim() == 1 && n > 0, "FPC: h must be a vector and n positive");
   const int64_t d = h.size(0);
+  // Every vector lives on h's device (the projection's products run there too).
   const at::Tensor b = h.to(at::kFloat).contiguous();
+  const at::TensorOptions opts = b.options();
   FpcResult r;
-  const double bnorm = b.to(at::kDouble).norm().item<double>();
-  at::Tensor u = at::zeros({n}, at::kFloat);
+  const double bnorm = norm64(b);
+  at::Tensor u = at::zeros({n}, opts);
   r.u = u;
   if (bnorm == 0) return r;
   // Work in the lambda form F(u) = lambda |u|_1 + 1/2 |A u - h|^2, which for lambda = mu has the
   // paper's minimiser. Steps t = tau / L with L = lambda_max(A^T A) (power iteration, 1% margin)
   // and tau from HYZ eq. 73 (their A has L = 1); shrinkage threshold t * lambda.
-  const double L = 1.01 * largest_eigenvalue(forward, adjoint, d);
+  const double L = 1.01 * largest_eigenvalue(forward, adjoint, d, opts);
   NPEFF_CHECK(L > 0, "FPC: the projection maps everything to zero");
   const double tau =
       o.tau > 0
@@ -83,10 +98,7 @@ FpcResult fpc(const LinearMap& forward, const LinearMap& adjoint, const at::Tens
   const double g_inf = g.abs().max().item<double>();
   if (o.mu >= g_inf) return r;  // u = 0 is optimal
   double lambda = std::max(o.mu, o.gamma * g_inf);
-  const auto F = [&](double lam) {
-    return lam * u.to(at::kDouble).abs().sum().item<double>() +
-           0.5 * residual.to(at::kDouble).square().sum().item<double>();
-  };
+  const auto F = [&](double lam) { return lam * abs_sum64(u) + 0.5 * sum_sq64(residual); };
   const auto refresh = [&] {
     residual = forward(u) - b;
     g = adjoint(residual);
@@ -105,16 +117,16 @@ FpcResult fpc(const LinearMap& forward, const LinearMap& adjoint, const at::Tens
     const auto restrict = [&](const at::Tensor& v) { return v * support; };
     at::Tensor grad = restrict(g + lam * sign);  // gradient of F on S
     at::Tensor p = -grad;
-    double rr = grad.to(at::kDouble).square().sum().item<double>();
+    double rr = sum_sq64(grad);
     const double rr0 = rr;
     for (int64_t it = 0; it < o.cg_iterations && rr > 1e-14 * rr0; ++it) {
       const at::Tensor Ap = restrict(adjoint(forward(p)));
-      const double curvature = p.to(at::kDouble).dot(Ap.to(at::kDouble)).item<double>();
+      const double curvature = (p * Ap).sum(at::kDouble).item<double>();
       if (!(curvature > 0)) break;
       const double alpha = rr / curvature;
       u = u + alpha * p;
       grad = grad + alpha * Ap;
-      const double rr_next = grad.to(at::kDouble).square().sum().item<double>();
+      const double rr_next = sum_sq64(grad);
       p = -grad + (rr_next / rr) * p;
       rr = rr_next;
     }
@@ -127,7 +139,8 @@ FpcResult fpc(const LinearMap& forward, const LinearMap& adjoint, const at::Tens
     // swamp the support when d << n. At a fixed point the admission threshold tends to lam.
     const at::Tensor off = u.eq(0);
     const double admit = std::max(lam, o.admit_fraction * (g * off).abs().max().item<double>());
-    const at::Tensor threshold = at::where(off, at::full({}, t * admit), at::full({}, t * lam));
+    const at::Tensor threshold =
+        at::where(off, at::scalar_tensor(t * admit, opts), at::scalar_tensor(t * lam, opts));
     const at::Tensor v = u - t * g;
     u = v.sign() * (v.abs() - threshold).clamp_min(0);
     refresh();
@@ -143,12 +156,11 @@ FpcResult fpc(const LinearMap& forward, const LinearMap& adjoint, const at::Tens
       continue;
     }
     r.final_objective.push_back(F(lambda));
-    const double change = (u - before).to(at::kDouble).norm().item<double>() /
-                          std::max(1.0, before.to(at::kDouble).norm().item<double>());
+    const double change = norm64(u - before) / std::max(1.0, norm64(before));
     if (change < o.xtol || static_cast<int64_t>(r.final_objective.size()) >= o.final_iterations)
       break;
   }
-  r.relative_residual = residual.to(at::kDouble).norm().item<double>() / bnorm;
+  r.relative_residual = norm64(residual) / bnorm;
   r.u = u;
   log::debug("FPC: ", r.iterations, " shrinkage steps, ", r.stage_objective.size(),
              " stages, relative residual ", r.relative_residual, ", nnz ",

@@ -2,8 +2,8 @@
 // entry point runs on the reference backend (CPU, all threads) and on a second backend (CUDA, or
 // without a GPU the CPU with one thread and other block sizes: the self-check) on the same
 // inputs, and the outputs are compared with the bound each op states (unit/backend_compare.h).
-// Stages without a device path today (FPC, SAE, k-means: issue 17 adds them) run twice on the
-// CPU and are reported "CPU only"; flip their k*OnDevice constant when their device path lands.
+// A stage without a device path would run twice on the CPU and be reported "CPU only" (its
+// k*OnDevice constant false); FPC, the SAE and k-means have theirs (issue 17).
 // The report table goes to stdout, NPEFF_BACKENDS_MD and NPEFF_BACKENDS_JSON
 // (tools/gpu-check.sh collects them).
 //
@@ -45,9 +45,9 @@ using projection::Kind;
 using projection::Projection;
 
 // Stages whose library entry point runs on the tensors' device today.
-constexpr bool kFpcOnDevice = false;     // fpc() allocates its iterate on the CPU
-constexpr bool kSaeOnDevice = true;      // SaeOptions::device
-constexpr bool kKmeansOnDevice = false;  // spherical_kmeans moves x to the CPU
+constexpr bool kFpcOnDevice = true;     // fpc() works on the device of h
+constexpr bool kSaeOnDevice = true;     // SaeOptions::device
+constexpr bool kKmeansOnDevice = true;  // spherical_kmeans works on the device of x
 
 // float32 sums of the same terms in another order (CUDA, or CPU at another thread count).
 const Bounds kFloatOrder{
@@ -128,16 +128,18 @@ DecState run_decomposition(const Backend& b, const at::Tensor& g, at::ScalarType
                                       : decomposition::Decomposer(decomposition::memory_source(gb),
                                                                   components, dist::world(), -1, 0);
   dec.set_block_examples(b.block_examples);
-  // set_compute_dtype(kTf32) turns TF32 on for the whole process and never off, which would
-  // make every later float32 product (the fp32 variants, fit-coeffs) TF32: restore it below.
+  // TF32 is cuBLAS-wide: the Decomposer must switch it on only around its own products, or
+  // every later float32 product here (the fp32 variants, fit-coeffs) would be TF32 (checked
+  // below).
   const bool tf32_before = at::globalContext().allowTF32CuBLAS();
   dec.set_compute_dtype(dtype);
   dec.initialize(3);
   DecState s;
   dec.step(false, 1e-2);
-  s.h_step = dec.h().cpu();
+  s.h_step = dec.h().cpu().clone();
   dec.update_coefficients();
-  s.w_update = dec.w().cpu();
+  // clone(): on the CPU, .cpu() returns W itself, which the joint steps below update in place.
+  s.w_update = dec.w().cpu().clone();
   std::vector<double> losses;
   for (int t = 0; t < 3; ++t) {
     double loss = 0;
@@ -148,7 +150,8 @@ DecState run_decomposition(const Backend& b, const at::Tensor& g, at::ScalarType
   s.w = dec.w().cpu();
   s.h = dec.h().cpu();
   s.losses = at::tensor(losses, at::kDouble);
-  at::globalContext().setAllowTF32CuBLAS(tf32_before);
+  EXPECT_EQ(at::globalContext().allowTF32CuBLAS(), tf32_before)
+      << "the Decomposer left cuBLAS's TF32 switch changed";
   return s;
 }
 
@@ -354,7 +357,7 @@ TEST_F(BackendsWithTask, PerturbationKl) {
         {{Metric::kScaled, 1e-3}, {Metric::kScaled, 1e-4}, "differences of float32 log-probs"});
 }
 
-// ---- stages without a device path today ---------------------------------------------------
+// ---- recover (FPC), SAE, k-means ------------------------------------------------------------
 
 TEST(Backends, FpcRecovery) {
   const Backend& b = kFpcOnDevice ? second() : cpu_only_second();

@@ -9,13 +9,20 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
+#include <tuple>
 #include <vector>
 
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition.h"
 #include "npeff/dist/communicator.h"
+#include "npeff/io/hdf5.h"
+#include "npeff/io/pef_file.h"
+#include "npeff/io/pef_source.h"
+#include "npeff/io/schema.h"
 #include "npeff/projection/projection.h"
 #include "npeff/synth/planted_pefs.h"
+#include "unit/test_util.h"
 
 namespace npeff::decomposition {
 namespace {
@@ -158,6 +165,59 @@ TEST(Decomposition, LossEqualsBruteForce) {
     total += li;
   }
   EXPECT_NEAR(npeff_loss(g, w, h), total, 1e-5 * total);
+}
+
+TEST(Decomposition, ExampleLossesOfAGoodFitAgreeWithBruteForce) {
+  // G_i's rows are sqrt(w_ij) h_j, so W fits exactly; W scaled by (1 + 1e-3) leaves a true loss
+  // ~1e-6 of ||G_i^T G_i||^2. The C-space identity subtracts terms of size ||G_i^T G_i||^2:
+  // float32 products would get this loss wrong by ~10%; float64 gets it to ~1e-9.
+  const std::int64_t m = 6, c = 3, n = 96;
+  const std::uint64_t seed = 23;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const at::Tensor h = at::randn({c, n}, gen, at::kFloat);
+  const at::Tensor w = at::rand({m, c}, gen, at::kFloat).add_(0.5);
+  const at::Tensor g = (w.sqrt().unsqueeze(2) * h.unsqueeze(0)).contiguous();  // [m, c, n]
+  const at::Tensor w_off = w.to(at::kDouble).mul(1 + 1e-3).to(at::kFloat);
+  const at::Tensor per = npeff_example_losses(g, w_off, h);
+  const at::Tensor gd = g.to(at::kDouble), wd = w_off.to(at::kDouble), hd = h.to(at::kDouble);
+  for (std::int64_t i = 0; i < m; ++i) {
+    at::Tensor f = at::mm(gd[i].t(), gd[i]);
+    const double g_sq = f.square().sum().item<double>();
+    for (std::int64_t j = 0; j < c; ++j) f = f - wd[i][j] * at::outer(hd[j], hd[j]);
+    const double li = f.square().sum().item<double>();
+    ASSERT_LT(li, 1e-4 * g_sq) << "seed " << seed << ": the case is meant to be a good fit";
+    EXPECT_NEAR(per[i].item<double>(), li, 1e-6 * li) << "example " << i << ", seed " << seed;
+  }
+}
+
+class FileSource : public npeff::testing::TempDirTest {};
+
+TEST_F(FileSource, BlocksEqualTheNormalisedPefsAcrossShardsInAnyOrder) {
+  // Two shard files (70 + 50 examples), a local range starting inside the first and blocks of 32
+  // that straddle the shard boundary: every block, requested in order (the prefetched path) or
+  // out of order (a prefetch discarded), equals the in-memory normalised PEFs bit for bit, and the
+  // setup pass's sum ||G_i^T G_i||^2 equals pef_sq_norm_sum of those.
+  const synth::PlantedPefs planted = synth::make_planted_pefs({120, 40, 5, 2, 0.1, 3});
+  std::vector<io::PefFileInfo> infos;
+  for (const auto& [name, first, count] :
+       {std::tuple<const char*, int64_t, int64_t>{"a.h5", 0, 70}, {"b.h5", 70, 50}}) {
+    io::File f = io::File::create(path(name));
+    io::write_header(f, {io::kPefSchema, io::kPefSchemaVersion}, nlohmann::json::object());
+    io::write_pefs(f, planted.pefs.narrow(0, first, count), at::arange(first, first + count),
+                   at::ones({count}, at::kDouble), nullptr);
+    f.commit();
+    infos.push_back(io::read_pef_info(path(name)));
+  }
+  const int64_t first = 9, count = 100, block = 32;
+  io::FilePefSource source(infos, first, count, at::kCPU, block);
+  at::Tensor want = planted.pefs.narrow(0, first, count).clone();
+  normalize_pefs(want);
+  EXPECT_NEAR(source.known_sq_norm_sum(), pef_sq_norm_sum(want), 1e-12 * count);
+  EXPECT_TRUE(at::equal(source.example_ids(), at::arange(first, first + count)));
+  for (const int64_t b0 : {0, 32, 64, 96, 64, 0, 96, 32}) {
+    const int64_t k = std::min(block, count - b0);
+    EXPECT_TRUE(at::equal(source.block(b0, k), want.narrow(0, b0, k))) << "block at " << b0;
+  }
 }
 
 TEST(Decomposition, NormalisationKeepsReconstructions) {

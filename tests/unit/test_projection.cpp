@@ -149,6 +149,40 @@ TEST(Projection, TransposeMatchesMaterialisedMatrix) {
   }
 }
 
+TEST(Projection, TransposeMatchesReferenceAtPaperDimensions) {
+  // d = 1,024 and the paper's 16,384 (s = d / 32), a slice starting and ending mid-chunk: every
+  // entry within the summation bound of its float64 sum over the independent generator's picks
+  // (the matrix itself would be 16,384 x n: the picks are enumerated chunk by chunk instead).
+  for (const std::int64_t d : {std::int64_t{1024}, std::int64_t{16384}}) {
+    const std::uint64_t seed = 31 + static_cast<std::uint64_t>(d);
+    const Projection p({seed, d, 0, Kind::kSparse});
+    const npeff::testing::ReferenceProjection ref{seed, d, p.region_size()};
+    const std::int64_t s = p.region_size(), offset = 3 * s + 17, n = 9 * s + 101, rows = 3;
+    SCOPED_TRACE("d=" + std::to_string(d) + " s=" + std::to_string(s) +
+                 " seed=" + std::to_string(seed));
+    std::vector<float> y = random_vector(rows * d, seed);
+    const at::Tensor x = project_transpose(p, as_tensor(y, rows, d), offset, n);
+    std::vector<double> exact(rows * n, 0.0), mag(rows * n, 0.0);
+    std::vector<std::int64_t> terms(n, 0);
+    for (std::int64_t c = offset / s; c <= (offset + n - 1) / s; ++c)
+      for (std::int64_t j = 0; j < d; ++j) {
+        const auto [g, sign] = ref.pick(c, j);
+        if (g < offset || g >= offset + n) continue;
+        ++terms[g - offset];
+        for (std::int64_t r = 0; r < rows; ++r) {
+          const double t = sign * ref.scale() * y[r * d + j];
+          exact[r * n + (g - offset)] += t;
+          mag[r * n + (g - offset)] += std::fabs(t);
+        }
+      }
+    const auto xa = x.accessor<float, 2>();
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t i = 0; i < n; ++i)
+        ASSERT_NEAR(xa[r][i], exact[r * n + i], rounding_bound(terms[i], mag[r * n + i]))
+            << "row " << r << " entry " << i << " (" << terms[i] << " terms)";
+  }
+}
+
 TEST(Projection, SliceStreamingEqualsWholeVectorBitForBit) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(describe(c));

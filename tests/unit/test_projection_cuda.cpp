@@ -74,6 +74,24 @@ kernels::ProjectionParams params_of(const Projection& p) {
   return {p.seed(), p.dim(), p.region_size(), p.scale()};
 }
 
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// A^T y on the GPU through the launcher, with the workspace it asks for.
+std::vector<float> transpose_on_gpu(const Projection& p, const std::vector<float>& y,
+                                    std::int64_t rows, std::int64_t offset, std::int64_t n) {
+  DeviceBuffer dy(y.size()), dout(rows * n);
+  dy.upload(y);
+  const auto params = params_of(p);
+  const std::size_t bytes = kernels::project_transpose_workspace_bytes(params, rows, n, offset);
+  DeviceBuffer ws(bytes / sizeof(float) + 1);
+  kernels::project_transpose_cuda(params, dy.ptr, rows, p.dim(), offset, n, dout.ptr, n, ws.ptr,
+                                  bytes, nullptr);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return dout.download(rows * n);
+}
+
 class ProjectionCuda : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -89,7 +107,9 @@ struct Case {
 const Case kCases[] = {{100000, 4096, 8, 0, 1, Kind::kSparse},
                        {54321, 1000, 3, 77, 2, Kind::kSparse},
                        {5000, 256, 13, (std::int64_t{1} << 33) + 3, 3, Kind::kSparse},
-                       {3000, 512, 2, 0, 4, Kind::kDense}};
+                       {3000, 512, 2, 0, 4, Kind::kDense},
+                       {40000, 1024, 1, 5, 5, Kind::kSparse},
+                       {20000, 16384, 2, 300, 6, Kind::kSparse}};
 
 TEST_F(ProjectionCuda, ForwardMatchesCpuUpToSummationOrder) {
   for (const Case& c : kCases) {
@@ -133,14 +153,21 @@ TEST_F(ProjectionCuda, TransposeIsBitIdenticalToCpu) {
     const auto y = random_vector(c.rows * c.d, c.seed + 10);
     std::vector<float> cpu(c.rows * c.n);
     cpu::project_transpose(p, y.data(), c.rows, c.d, c.offset, c.n, cpu.data(), c.n);
-    DeviceBuffer dy(y.size()), dout(cpu.size());
-    dy.upload(y);
-    kernels::project_transpose_cuda(params_of(p), dy.ptr, c.rows, c.d, c.offset, c.n, dout.ptr, c.n,
-                                    nullptr);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    const auto gpu = dout.download(cpu.size());
-    ASSERT_EQ(std::memcmp(gpu.data(), cpu.data(), cpu.size() * sizeof(float)), 0);
+    ASSERT_TRUE(same_bits(transpose_on_gpu(p, y, c.rows, c.offset, c.n), cpu));
   }
+}
+
+// A chunk's sort scratch ((8 s + d) * 4 bytes) too large for shared memory: the kernel runs on
+// its global-memory workspace, with the same bits.
+TEST_F(ProjectionCuda, TransposeWithGlobalScratchIsBitIdenticalToCpu) {
+  const std::int64_t d = std::int64_t{1} << 17, s = 4096, n = 3 * s + 5, rows = 3;
+  const Projection p({12, d, s, Kind::kSparse});
+  ASSERT_GT(kernels::project_transpose_workspace_bytes(params_of(p), rows, n, 0), 0u)
+      << "expected the global-memory path for d = " << d << ", s = " << s;
+  const auto y = random_vector(rows * d, 12);
+  std::vector<float> cpu(rows * n);
+  cpu::project_transpose(p, y.data(), rows, d, 0, n, cpu.data(), n);
+  ASSERT_TRUE(same_bits(transpose_on_gpu(p, y, rows, 0, n), cpu));
 }
 
 TEST_F(ProjectionCuda, ForwardIsDeterministicRunToRun) {

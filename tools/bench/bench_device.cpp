@@ -2,18 +2,25 @@
 // a floor measured in the same run on the same device (tools/gpu-check.sh phase c):
 //   projection  y = A x for rows x n inputs (paper: n = 3.15e8, SmolLM2-360M's block weights;
 //               d = 16,384; 2 and 16 rows): input elements/s and the ratio to a device copy of
-//               the same input (read + write). The transpose is timed at a length that keeps
-//               its cost bounded (--transpose-n; the CUDA transpose is O(n d) today) and
-//               extrapolated linearly to n.
+//               the same input (read + write); the transpose A^T y back to n entries, timed
+//               at --transpose-n entries (0 = n; shorter lengths are extrapolated linearly,
+//               both transposes being O(d + s) per chunk) and given as a ratio to the forward.
 //   decompose   ms per step at m x r x d, C (paper: 60,000 x 2 x 16,384, C = 512; 310 ms on an
 //               A6000) for each storage x compute dtype, against the step's two large products
 //               (B = G H^T, E^T G) alone in the compute dtype.
 // Usage: bench_device projection [--device cpu|cuda] [--n 315000000] [--d 16384] [--rows 2,16]
-//                                [--transpose-n 10000000] [--reps 3]
+//                                [--transpose-n 0] [--reps 3]
 //        bench_device decompose  [--device cpu|cuda] [--m 60000] [--r 2] [--d 16384] [--c 512]
 //                                [--steps 3] [--storage fp32,fp16,bf16] [--compute fp32,tf32,bf16]
+//        bench_device recover    [--device cpu|cuda] [--n 315000000] [--d 16384] [--k 500]
+//                                [--final-stages 50] [--components 1]
+//   recover     FPC (recover's solver, App. G) on a planted k-sparse u with h = A u / |A u|:
+//               seconds per component, relative residual, error against the planted u, and the
+//               share of the time spent in the projection's products (floor: one forward plus
+//               one transpose, timed in the same run); device peak memory on CUDA.
 // Prints a human line and a "RESULT {json}" line per measurement (gpu-check collects the latter).
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
 
 #include <chrono>
@@ -31,6 +38,7 @@
 #include "npeff/decomposition/decomposition.h"
 #include "npeff/dist/communicator.h"
 #include "npeff/projection/projection.h"
+#include "npeff/recovery/recovery.h"
 
 using namespace npeff;
 
@@ -68,7 +76,8 @@ void result(nlohmann::json j) {
 
 void bench_projection(std::map<std::string, std::string>& o, const c10::Device dev) {
   const int64_t n = std::stoll(o["n"]), d = std::stoll(o["d"]);
-  const int64_t tn = std::min<int64_t>(n, std::stoll(o["transpose-n"]));
+  const int64_t tn_opt = std::stoll(o["transpose-n"]);
+  const int64_t tn = tn_opt > 0 ? std::min(n, tn_opt) : n;
   const int reps = std::stoi(o["reps"]);
   const projection::Projection p({7, d, 0, projection::Kind::kSparse});
   for (const std::string& rs : split(o["rows"])) {
@@ -84,7 +93,7 @@ void bench_projection(std::map<std::string, std::string>& o, const c10::Device d
     copy.reset();
     at::Tensor back = at::empty({rows, tn}, x.options());
     const double tr =
-        best_seconds(1, back, [&] { projection::project_transpose_into(p, out, 0, back); });
+        best_seconds(reps, back, [&] { projection::project_transpose_into(p, out, 0, back); });
     const double tr_full = tr * static_cast<double>(n) / static_cast<double>(tn);
     std::printf(
         "projection %s: %lld rows x n %lld -> d %lld: %.1f ms, %.3e input elements/s; "
@@ -125,8 +134,6 @@ void bench_decompose(std::map<std::string, std::string>& o, const c10::Device de
     for (const std::string& compute : split(o["compute"])) {
       const ComputeDtype dt = decomposition::parse_compute_dtype(compute);
       if (dt == ComputeDtype::kTf32 && !dev.is_cuda()) continue;
-      // The Decomposer turns TF32 on process-wide and never off: set it for each variant.
-      at::globalContext().setAllowTF32CuBLAS(dt == ComputeDtype::kTf32);
       double step_s = 0;
       {
         decomposition::Decomposer dec =
@@ -141,6 +148,7 @@ void bench_decompose(std::map<std::string, std::string>& o, const c10::Device de
                               }) /
                  steps;
       }
+      // The products alone in the step's precision (the Decomposer sets TF32 only in its calls).
       at::globalContext().setAllowTF32CuBLAS(dt == ComputeDtype::kTf32);
       const at::ScalarType ct = dt == ComputeDtype::kBf16 ? at::kBFloat16 : at::kFloat;
       const at::Tensor gc = gf.to(ct), hc = h.to(ct), ec = e.to(ct);
@@ -172,12 +180,89 @@ void bench_decompose(std::map<std::string, std::string>& o, const c10::Device de
   at::globalContext().setAllowTF32CuBLAS(false);
 }
 
+void bench_recover(std::map<std::string, std::string>& o, const c10::Device dev) {
+  const int64_t n = std::stoll(o["n"]), d = std::stoll(o["d"]), k = std::stoll(o["k"]);
+  const int64_t components = std::stoll(o["components"]);
+  const projection::Projection p({7, d, 0, projection::Kind::kSparse});
+  const at::TensorOptions opts = at::TensorOptions().device(dev).dtype(at::kFloat);
+  double products_s = 0;
+  int64_t products = 0;
+  const auto timed = [&](auto&& fn) {
+    const double t0 = now();
+    at::Tensor out = fn();
+    sync(out);
+    products_s += now() - t0;
+    ++products;
+    return out;
+  };
+  const auto forward = [&](const at::Tensor& u) {
+    return timed([&] { return projection::project(p, u.view({1, n})).view({d}); });
+  };
+  const auto adjoint = [&](const at::Tensor& y) {
+    return timed([&] { return projection::project_transpose(p, y.view({1, d}), 0, n).view({n}); });
+  };
+  recovery::FpcOptions fo;
+  fo.final_iterations = std::stoll(o["final-stages"]);
+  for (int64_t comp = 0; comp < components; ++comp) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(100 + comp);
+    // k draws with replacement (a permutation of n = 3e8 would take seconds): ~k nonzeros.
+    const at::Tensor where = at::randint(0, n, {k}, gen, at::kLong);
+    at::Tensor truth = at::zeros({n}, opts);
+    truth.index_put_({where.to(dev)}, at::randn({k}, gen, at::kFloat).to(dev));
+    const at::Tensor b = projection::project(p, truth.view({1, n})).view({d});
+    const double scale = 1.0 / b.norm().item<double>();
+    truth.mul_(scale);
+    const at::Tensor h = b * scale;
+    // The floor: one forward and one transpose, as FPC calls them.
+    const double floor_s = best_seconds(2, h, [&] {
+      at::Tensor y = projection::project(p, truth.view({1, n}));
+      at::Tensor x = projection::project_transpose(p, y, 0, n);
+      sync(x);
+    });
+    products_s = 0;
+    products = 0;
+    reset_peak_device_memory(dev);
+    const double t0 = now();
+    const recovery::FpcResult r = recovery::fpc(forward, adjoint, h, n, fo);
+    sync(r.u);
+    const double total = now() - t0;
+    const int64_t peak = peak_device_memory(dev);
+    const double err = (r.u - truth).norm().item<double>() / truth.norm().item<double>();
+    const int64_t nnz = r.u.ne(0).sum().item<int64_t>();
+    std::printf(
+        "recover %s: n %lld, d %lld, planted k %lld: %.1f s/component, relative residual %.2e, "
+        "|u - u*| / |u*| %.2e, nnz %lld, %lld shrinkage steps; %lld products %.1f s (%.0f%% of "
+        "the time), one forward + transpose %.3f s (x%.1f of it per component)%s\n",
+        dev.str().c_str(), static_cast<long long>(n), static_cast<long long>(d),
+        static_cast<long long>(k), total, r.relative_residual, err, static_cast<long long>(nnz),
+        static_cast<long long>(r.iterations), static_cast<long long>(products), products_s,
+        100 * products_s / total, floor_s, total / floor_s,
+        peak >= 0 ? (", device peak " + std::to_string(peak >> 20) + " MiB").c_str() : "");
+    result({{"bench", "recover"},
+            {"device", dev.str()},
+            {"n", n},
+            {"d", d},
+            {"k", k},
+            {"seconds", total},
+            {"relative_residual", r.relative_residual},
+            {"error_vs_planted", err},
+            {"nnz", nnz},
+            {"shrinkage_steps", r.iterations},
+            {"products", products},
+            {"products_seconds", products_s},
+            {"products_share", products_s / total},
+            {"forward_plus_transpose_seconds", floor_s},
+            {"ratio_to_floor", total / floor_s},
+            {"device_peak_bytes", peak}});
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   tune_openmp_wait_policy(argv);
   if (argc < 2) {
-    std::cerr << "usage: bench_device projection|decompose [--option value]...\n";
+    std::cerr << "usage: bench_device projection|decompose|recover [--option value]...\n";
     return 2;
   }
   const std::string what = argv[1];
@@ -185,7 +270,7 @@ int main(int argc, char** argv) {
                                           {"n", "315000000"},
                                           {"d", "16384"},
                                           {"rows", "2,16"},
-                                          {"transpose-n", "10000000"},
+                                          {"transpose-n", "0"},
                                           {"reps", "3"},
                                           {"m", "60000"},
                                           {"r", "2"},
@@ -193,7 +278,10 @@ int main(int argc, char** argv) {
                                           {"steps", "3"},
                                           {"storage", "fp32,fp16,bf16"},
                                           {"compute", "fp32,tf32,bf16"},
-                                          {"threads", "0"}};
+                                          {"threads", "0"},
+                                          {"k", "500"},
+                                          {"final-stages", "50"},
+                                          {"components", "1"}};
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string key = std::string(argv[i]).substr(2);
     if (std::string(argv[i]).rfind("--", 0) != 0 || !o.count(key)) {
@@ -210,6 +298,8 @@ int main(int argc, char** argv) {
       bench_projection(o, dev);
     } else if (what == "decompose") {
       bench_decompose(o, dev);
+    } else if (what == "recover") {
+      bench_recover(o, dev);
     } else {
       std::cerr << "bench_device: unknown benchmark " << what << "\n";
       return 2;

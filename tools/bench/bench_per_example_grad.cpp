@@ -110,8 +110,11 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       const at::Tensor h = loaded.model->forward_hidden(b.input_ids, b.attention_mask);
       const at::Tensor last = model::last_token_positions(b.attention_mask);
-      loaded.model->output_logits(
-          h.reshape({-1, h.size(2)}).index_select(0, at::arange(batch) * h.size(1) + last));
+      const at::Tensor rows_at = (at::arange(batch) * h.size(1) + last).to(h.device());
+      // Reading one logit back waits for the device's queued work (CUDA runs asynchronously).
+      loaded.model->output_logits(h.reshape({-1, h.size(2)}).index_select(0, rows_at))
+          .flatten()[0]
+          .item<float>();
       forward = std::min(
           forward, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }

@@ -4,6 +4,7 @@
 // Usage: bench_projection_cuda [n=50000000]
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -75,9 +76,13 @@ int main(int argc, char** argv) {
       const float cp = time_ms([&] {
         CHECK_CUDA(cudaMemcpy(copy, x, sizeof(float) * rows * n, cudaMemcpyDeviceToDevice));
       });
-      const float tr = time_ms(
-          [&] { kernels::project_transpose_cuda(params, out, rows, d, 0, n, copy, n, nullptr); },
-          1);
+      const std::size_t tbytes = kernels::project_transpose_workspace_bytes(params, rows, n, 0);
+      void* tws = nullptr;
+      CHECK_CUDA(cudaMalloc(&tws, std::max<std::size_t>(tbytes, 4)));
+      const float tr = time_ms([&] {
+        kernels::project_transpose_cuda(params, out, rows, d, 0, n, copy, n, tws, tbytes, nullptr);
+      });
+      cudaFree(tws);
       std::printf("%6lld %5d %10.2f %12.3e %10.3f %8.1f %12.2f %8.1f\n", static_cast<long long>(d),
                   rows, fwd, rows * n / (fwd * 1e-3), cp, fwd / cp, tr, tr / cp);
       std::fflush(stdout);

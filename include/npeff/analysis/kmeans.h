@@ -54,6 +54,8 @@ nlohmann::json kmeans_resume_settings(const std::vector<std::string>& inputs,
                                       const KMeansOptions& options);
 
 /// Clusters the rows of `x` [m, d] (normalised here; zero rows must be removed by the caller).
+/// Runs on x's device (the products and row maxima there; k-means++ draws and the per-row
+/// bookkeeping, O(m) per iteration, on the host); the result's tensors are on the CPU.
 /// Deterministic for a given seed and thread count (the similarities are one matrix product);
 /// each restart's k-means++ draws are a pure function of (seed, restart), so restarts can be
 /// run, or skipped, independently. `on_step` (optional) is called as KMeansStep describes (a

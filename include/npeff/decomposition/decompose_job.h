@@ -33,7 +33,11 @@ struct DecomposeJobOptions {
   std::string storage_dtype = "fp32";   ///< fp32 | fp16 | bf16: in-memory copy of G
   bool out_of_core = false;             ///< stream G from the files every step
   std::int64_t block_examples = 4096;   ///< examples per streamed block (out_of_core)
-  std::string device = "cpu";           ///< --device text (select_device)
+  /// In memory: device bytes for one block's temporaries in a step (B, B o B, E, upcasts);
+  /// blocks of examples are sized to it (docs/decomposition.md, "Memory"). 0: 128 MiB on the
+  /// CPU, 1 GiB on a GPU.
+  std::int64_t max_block_bytes = 0;
+  std::string device = "cpu";  ///< --device text (select_device)
 };
 
 /// What the run did (the same on every rank).

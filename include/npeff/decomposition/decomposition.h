@@ -50,7 +50,10 @@ double pef_sq_norm_sum(const at::Tensor& pefs);
 /// The loss of eq. 4 by the C-space identity
 ///   L = sum_i ||G_i^T G_i||^2 - 2 sum_ij W_ij ||G_i h_j||^2 + sum_i w_i^T ((H H^T) o (H H^T)) w_i.
 double npeff_loss(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h);
-/// Per-example losses, float64 [m].
+/// Per-example losses of eq. 4, float64 [m] on the CPU. pefs: float32 [m, r, n] on any device;
+/// w: [m, C]; h: [C, n]. Computed in float64 by blocks of examples (a float64 copy of at most
+/// 64 MiB of G at a time): the identity subtracts terms of size ||G_i^T G_i||^2 from each other,
+/// so float32 products would swamp the loss of a good fit. Throws npeff::Error on shape mismatch.
 at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h);
 
 /// Where a Decomposer reads its examples' normalised PEFs, one block of examples at a time: from
@@ -66,6 +69,10 @@ class PefSource {
   virtual c10::Device device() const = 0;
   /// float32 [count, r, n] on device() for local examples [first, first + count).
   virtual at::Tensor block(std::int64_t first, std::int64_t count) = 0;
+  /// sum_i ||G_i^T G_i||^2 over the local examples when the source already knows it (a file
+  /// source computes it in its setup pass), so that the Decomposer needs no pass of its own;
+  /// negative when unknown.
+  virtual double known_sq_norm_sum() const { return -1; }
 };
 /// A source over an in-memory tensor [m, r, n] (float32, float16 or bfloat16; normalised).
 std::unique_ptr<PefSource> memory_source(at::Tensor pefs);

@@ -43,8 +43,9 @@ void write_factors(io::File& file, const DecompositionData& data);
 /// Writes the body of an npeff.decomposition file (header written by the caller).
 void write_decomposition(io::File& file, const DecomposeOptions& options,
                          const DecompositionData& data, double final_loss, double relative_loss);
-/// Reads and validates an npeff.decomposition file.
-DecompositionData read_decomposition(const std::string& path);
+/// Reads and validates an npeff.decomposition file. `with_w` false leaves W undefined (its shape
+/// is still checked): recover needs only H, and W is m x C (0.8 GB at m = 10^5, C = 2,048).
+DecompositionData read_decomposition(const std::string& path, bool with_w = true);
 
 /// The resumable state of a running decompose (schema npeff.decomposition_checkpoint version 2,
 /// the piece OUT.partial.d/checkpoint.h5 of an io::ResumeDir, whose settings.json says which

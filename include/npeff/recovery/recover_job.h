@@ -10,6 +10,8 @@
 // folder is removed once OUT is written.
 #pragma once
 
+#include <c10/core/Device.h>
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -28,6 +30,10 @@ struct RecoverJobOptions {
   double reject_threshold = 0.5;  ///< Section 3.2; 0 disables the rejection
   FpcOptions fpc;                 ///< mu 4e-5, beta 4, gamma 0.99 (App. G)
   std::string out;                ///< npeff.recovered (required)
+  /// Where FPC runs: its vectors (float32, ~40 bytes per parameter at the peak: u, the gradient,
+  /// the stage's start and the CG vectors) and the projection's products. The result does not
+  /// depend on it beyond float32 summation order (tests/unit/test_backends.cpp).
+  c10::Device device = c10::Device(c10::kCPU);
 };
 
 /// One recovered component, as in the output's per-component datasets.
