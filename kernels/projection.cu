@@ -1,8 +1,10 @@
 // CUDA kernels for the sparse random projection. The matrix entries come from
 // src/projection/projection_hash.h, shared verbatim with the CPU code, so the projection is
 // identical on every device. Compiled with --fmad=false so that no a*b+c is fused: every term
-// is rounded exactly as on the CPU. No atomics: results are deterministic run to run and
-// independent of the GPU model (launch geometry depends only on the problem sizes).
+// is rounded exactly as on the CPU. No floating-point atomics (the transpose counts picks with
+// integer shared-memory atomics, whose result is order-free): results are deterministic run to
+// run; the forward's launch geometry depends only on the problem sizes, and the transpose's
+// result does not depend on its geometry at all.
 #define NPEFF_HD __host__ __device__
 #include <cuda_runtime.h>
 
@@ -112,13 +114,30 @@ std::size_t transpose_scratch_words(const ProjectionParams& p) {
          static_cast<std::size_t>(p.dim);
 }
 
-// Largest dynamic shared memory a block of this device may opt in to.
+// Largest dynamic shared memory a block of this device may opt in to, less 1 KiB for the kernel's
+// static shared memory (the launcher opts in to exactly what is left, see transpose_opt_in).
 std::size_t max_shared_bytes() {
   int device = 0, bytes = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
   check(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
         "cudaDeviceGetAttribute");
   return static_cast<std::size_t>(bytes) - 1024;  // room for the kernel's static shared memory
+}
+
+// Lets `kernel` use all the dynamic shared memory the device allows next to its static shared
+// memory (the default cap is 48 KiB minus the static part). Always the same value for a given
+// kernel and device, so concurrent launchers cannot undo each other.
+template <typename Kernel>
+void transpose_opt_in(Kernel kernel) {
+  int device = 0, optin = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+        "cudaDeviceGetAttribute");
+  cudaFuncAttributes attr{};
+  check(cudaFuncGetAttributes(&attr, kernel), "cudaFuncGetAttributes (transpose)");
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             optin - static_cast<int>(attr.sharedSizeBytes)),
+        "cudaFuncSetAttribute (transpose shared memory)");
 }
 
 template <int RB>
@@ -303,11 +322,7 @@ void project_transpose_cuda(const ProjectionParams& p, const float* y, std::int6
   for_row_groups(rows, [&](auto rb, std::int64_t r0) {
     constexpr int RB = decltype(rb)::value;
     const std::size_t smem = shared ? per_block : 0;
-    if (smem > 48 * 1024)
-      check(
-          cudaFuncSetAttribute(project_transpose_kernel<RB>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-          "cudaFuncSetAttribute (transpose shared memory)");
+    if (smem > 0) transpose_opt_in(project_transpose_kernel<RB>);
     project_transpose_kernel<RB><<<static_cast<unsigned>(blocks), kThreads, smem, st>>>(
         p, y + r0 * ldy, ldy, offset, len, cr.begin, cr.end, out + r0 * ldo, ldo, scratch);
     check(cudaGetLastError(), "project_transpose_kernel launch");

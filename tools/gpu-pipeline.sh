@@ -23,7 +23,7 @@ write_toy_task 120 > /dev/null
 
 fail=0
 # stage NAME ARGS...: runs `npeff --device cpu ARGS --json` and `--device $dev`; outputs take
-# the suffix .cpu / .dev (the ARGS' "OUT" is replaced), summaries in NAME.cpu.json/NAME.dev.json.
+# the suffix .cpu / .dev (the ARGS' "@OUT@" is replaced), summaries in NAME.cpu.json/.dev.json.
 stage() {
   local name=$1
   shift
@@ -31,7 +31,7 @@ stage() {
   for side in cpu dev; do
     local d=cpu
     [[ $side == dev ]] && d=$dev
-    local args=("${@//OUT/$name.$side}")
+    local args=("${@//@OUT@/$name.$side}")
     t0=$(date +%s%N)
     "$npeff" --device "$d" "${args[@]}" --json > "$name.$side.json" 2> "$name.$side.log"
     rc=$?
@@ -46,18 +46,18 @@ stage() {
 }
 
 common=(-m "$tiny" -t "$work/chars.json" --task task.json)
-stage predict predict "${common[@]}" -o OUT.h5
-stage pefs compute-pefs "${common[@]}" --proj-dim 256 --save-activations -o OUT.h5
-stage gradients compute-pefs "${common[@]}" --proj-dim 256 --pef gradient -o OUT.h5
+stage predict predict "${common[@]}" -o @OUT@.h5
+stage pefs compute-pefs "${common[@]}" --proj-dim 256 --save-activations -o @OUT@.h5
+stage gradients compute-pefs "${common[@]}" --proj-dim 256 --pef gradient -o @OUT@.h5
 # Downstream stages read the CPU's files.
-stage decompose decompose --pefs pefs.cpu.h5 -C 8 --h-only-steps 50 --steps 150 --drop-zero -o OUT.h5
-stage fit fit-coeffs --decomposition decompose.cpu.h5 --pefs pefs.cpu.h5 -o OUT.h5
-stage recover recover -D decompose.cpu.h5 -p pefs.cpu.h5 --component-ids 0,3 -o OUT.h5
+stage decompose decompose --pefs pefs.cpu.h5 -C 8 --h-only-steps 50 --steps 150 --drop-zero -o @OUT@.h5
+stage fit fit-coeffs --decomposition decompose.cpu.h5 --pefs pefs.cpu.h5 -o @OUT@.h5
+stage recover recover -D decompose.cpu.h5 -p pefs.cpu.h5 --component-ids 0,3 -o @OUT@.h5
 stage perturb perturb -r recover.cpu.h5 -D decompose.cpu.h5 -p pefs.cpu.h5 --magnitude 0.5 \
-  --top-examples 4 --baseline 20 -o OUT.h5
-stage cluster cluster -p gradients.cpu.h5 --clusters 8 --restarts 2 -o OUT.h5
-stage sae sae -p pefs.cpu.h5 --latents 8 --k 2 --steps 300 --batch-size 64 -o OUT.h5
-stage train train --task task.json -t chars.json --hidden 16 --layers 1 --steps 60 -o OUT
+  --top-examples 4 --baseline 20 -o @OUT@.h5
+stage cluster cluster -p gradients.cpu.h5 --clusters 8 --restarts 2 -o @OUT@.h5
+stage sae sae -p pefs.cpu.h5 --latents 8 --k 2 --steps 300 --batch-size 64 -o @OUT@.h5
+stage train train --task task.json -t chars.json --hidden 16 --layers 1 --steps 60 -o @OUT@
 
 python3 - "$dev" <<'EOF' || fail=1
 import json, math, sys
@@ -65,7 +65,7 @@ dev = sys.argv[1]
 # (stage, JSON path, relative bound): float32 summation order differs between devices.
 checks = [
     ("predict", "accuracy", 1e-6),
-    ("predict", "predicted_counts.Positive", 0),
+    ("predict", "predicted_counts.Positive", 0.05),  # a near-tie may flip
     ("pefs", "examples", 0),
     ("gradients", "examples", 0),
     ("decompose", "relative_loss", 1e-3),
@@ -73,7 +73,7 @@ checks = [
     ("recover", "components.0.relative_residual", 1e-2),
     ("recover", "components.1.relative_residual", 1e-2),
     ("perturb", "geometric_mean_kl_ratio", 1e-2),
-    ("cluster", "mean_similarity", 1e-4),
+    ("cluster", "mean_similarity", 1e-3),
     ("sae", "final_fvu", 1e-3),
     ("train", "final_batch_loss", 1e-2),  # 60 Adam steps from the same initialisation
 ]

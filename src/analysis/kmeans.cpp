@@ -185,14 +185,15 @@ Run read_restart(const io::File& f, std::int64_t m, std::int64_t k, std::int64_t
 }  // namespace
 
 nlohmann::json kmeans_resume_settings(const std::vector<std::string>& inputs,
-                                      const KMeansOptions& o) {
+                                      const KMeansOptions& o, const std::string& device) {
   nlohmann::json files = nlohmann::json::array();
   for (const std::string& path : inputs) files.push_back(io::file_fingerprint(path));
   return {{"pefs", files},
           {"clusters", o.clusters},
           {"max_iterations", o.max_iterations},
           {"restarts", o.restarts},
-          {"seed", o.seed}};
+          {"seed", o.seed},
+          {"device", device}};  // float32 summation order of the similarities
 }
 
 KMeansResult spherical_kmeans(const at::Tensor& x_in, const KMeansOptions& o,

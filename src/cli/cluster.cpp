@@ -39,7 +39,7 @@ int run_cluster(const ClusterOptions& o, const GlobalOptions& g) {
               " PEFs; gradient clustering takes one gradient per example "
               "(compute-pefs --pef gradient)");
   // Finished restarts are pieces of OUT.partial.d/; other settings are refused before loading.
-  io::ResumeDir resume(o.out, analysis::kmeans_resume_settings(o.pefs, o.kmeans));
+  io::ResumeDir resume(o.out, analysis::kmeans_resume_settings(o.pefs, o.kmeans, dev.str()));
   io::PefSet set = io::load_pefs(files);
   at::Tensor x = set.pefs.select(1, 0).contiguous();  // [m, d]
   // Zero gradients (p = 1) have no direction; like decompose, leave them out.

@@ -17,22 +17,20 @@ namespace {
 // Guards the multiplicative update against 0/0 for components that vanished entirely.
 constexpr double kTiny = 1e-30;
 
-// TensorFloat-32 float32 products for the Decomposer's own calls only: cuBLAS's TF32 switch is
-// process-wide, so it is set for the duration of a step and restored after, leaving every other
-// float32 product of the process (fit-coeffs, the model, the tests' references) in full fp32.
+// The Decomposer's own float32 products in TensorFloat-32 exactly when its compute dtype says
+// so: cuBLAS's TF32 switch is process-wide, so it is set for the duration of a call (on for tf32,
+// off otherwise, whatever another part of the process left) and restored after.
 class Tf32Scope {
  public:
-  explicit Tf32Scope(bool on) : on_(on), before_(at::globalContext().allowTF32CuBLAS()) {
-    if (on_) at::globalContext().setAllowTF32CuBLAS(true);
+  explicit Tf32Scope(bool on) : before_(at::globalContext().allowTF32CuBLAS()) {
+    at::globalContext().setAllowTF32CuBLAS(on);
   }
-  ~Tf32Scope() {
-    if (on_) at::globalContext().setAllowTF32CuBLAS(before_);
-  }
+  ~Tf32Scope() { at::globalContext().setAllowTF32CuBLAS(before_); }
   Tf32Scope(const Tf32Scope&) = delete;
   Tf32Scope& operator=(const Tf32Scope&) = delete;
 
  private:
-  bool on_, before_;
+  bool before_;
 };
 
 void check_pefs(const at::Tensor& pefs) {

@@ -164,7 +164,8 @@ RecoverJobSummary run_recover_job(const RecoverJobOptions& o) {
                                    {"pefs", io::file_fingerprint(o.pefs)},
                                    {"components", ids},
                                    {"reject_threshold", o.reject_threshold},
-                                   {"fpc", fpc_json(o.fpc)}};
+                                   {"fpc", fpc_json(o.fpc)},
+                                   {"device", o.device.str()}};  // float32 summation order
   io::ResumeDir resume(o.out, settings);
   const std::int64_t K = static_cast<std::int64_t>(ids.size());
   RecoverJobSummary summary;

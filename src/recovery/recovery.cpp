@@ -40,16 +40,34 @@ at::Tensor shrink(const at::Tensor& x, double t) {
 }
 
 namespace {
-// Reductions that need float64 accumulate in float64 without a float64 copy of the vector
-// (sum's dtype converts per element): at n = 3e8 a copy would be 2.4 GB of device memory.
+// float64 sums of n-long float32 vectors, by chunks of 2^22 entries (32 MiB of float64 at a
+// time): a whole float64 copy (which sum(kDouble) makes) would be 8 n bytes, 2.5 GB at
+// n = 3.15e8. The partial sums stay on the vector's device; one value comes back.
+constexpr int64_t kSumChunk = int64_t{1} << 22;
+template <typename Term>
+double chunked_sum64(const at::Tensor& x, Term&& term) {
+  at::Tensor acc = at::zeros({}, x.options().dtype(at::kDouble));
+  for (int64_t i = 0; i < x.numel(); i += kSumChunk) {
+    const int64_t len = std::min(kSumChunk, x.numel() - i);
+    acc += term(i, len).sum();
+  }
+  return acc.item<double>();
+}
 double sum_sq64(const at::Tensor& x) {
-  return x.square().sum(at::kDouble).item<double>();
+  return chunked_sum64(
+      x, [&](int64_t i, int64_t len) { return x.narrow(0, i, len).to(at::kDouble).square(); });
 }
 double norm64(const at::Tensor& x) {
   return std::sqrt(sum_sq64(x));
 }
 double abs_sum64(const at::Tensor& x) {
-  return x.abs().sum(at::kDouble).item<double>();
+  return chunked_sum64(
+      x, [&](int64_t i, int64_t len) { return x.narrow(0, i, len).to(at::kDouble).abs(); });
+}
+double dot64(const at::Tensor& a, const at::Tensor& b) {
+  return chunked_sum64(a, [&](int64_t i, int64_t len) {
+    return a.narrow(0, i, len).to(at::kDouble) * b.narrow(0, i, len).to(at::kDouble);
+  });
 }
 
 // Largest eigenvalue of A A^T by power iteration on the d-dimensional side.
@@ -121,7 +139,7 @@ FpcResult fpc(const LinearMap& forward, const LinearMap& adjoint, const at::Tens
     const double rr0 = rr;
     for (int64_t it = 0; it < o.cg_iterations && rr > 1e-14 * rr0; ++it) {
       const at::Tensor Ap = restrict(adjoint(forward(p)));
-      const double curvature = (p * Ap).sum(at::kDouble).item<double>();
+      const double curvature = dot64(p, Ap);
       if (!(curvature > 0)) break;
       const double alpha = rr / curvature;
       u = u + alpha * p;

@@ -109,7 +109,10 @@ const Case kCases[] = {{100000, 4096, 8, 0, 1, Kind::kSparse},
                        {5000, 256, 13, (std::int64_t{1} << 33) + 3, 3, Kind::kSparse},
                        {3000, 512, 2, 0, 4, Kind::kDense},
                        {40000, 1024, 1, 5, 5, Kind::kSparse},
-                       {20000, 16384, 2, 300, 6, Kind::kSparse}};
+                       {20000, 16384, 2, 300, 6, Kind::kSparse},
+                       // (8 s + d) x 4 bytes just under 48 KiB: needs the shared-memory opt-in
+                       {3000, 9832, 2, 11, 7, Kind::kSparse},
+                       {500, 5, 3, 0, 8, Kind::kSparse}};  // d < 8: warps without outputs
 
 TEST_F(ProjectionCuda, ForwardMatchesCpuUpToSummationOrder) {
   for (const Case& c : kCases) {
@@ -168,6 +171,13 @@ TEST_F(ProjectionCuda, TransposeWithGlobalScratchIsBitIdenticalToCpu) {
   std::vector<float> cpu(rows * n);
   cpu::project_transpose(p, y.data(), rows, d, 0, n, cpu.data(), n);
   ASSERT_TRUE(same_bits(transpose_on_gpu(p, y, rows, 0, n), cpu));
+  // A workspace of exactly one block's scratch: one block walks all 4 chunks, reusing it.
+  DeviceBuffer dy(y.size()), dout(rows * n), ws((8 * s + d) + 1);
+  dy.upload(y);
+  kernels::project_transpose_cuda(params_of(p), dy.ptr, rows, d, 0, n, dout.ptr, n, ws.ptr,
+                                  (8 * s + d) * sizeof(float), nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  ASSERT_TRUE(same_bits(dout.download(rows * n), cpu)) << "one block over several chunks";
 }
 
 TEST_F(ProjectionCuda, ForwardIsDeterministicRunToRun) {

@@ -51,12 +51,14 @@ struct KMeansStep {
 /// The io::ResumeDir settings of clustering the PEF files `inputs` (their fingerprints) with
 /// `options`: everything that determines the result.
 nlohmann::json kmeans_resume_settings(const std::vector<std::string>& inputs,
-                                      const KMeansOptions& options);
+                                      const KMeansOptions& options,
+                                      const std::string& device = "cpu");
 
 /// Clusters the rows of `x` [m, d] (normalised here; zero rows must be removed by the caller).
 /// Runs on x's device (the products and row maxima there; k-means++ draws and the per-row
 /// bookkeeping, O(m) per iteration, on the host); the result's tensors are on the CPU.
-/// Deterministic for a given seed and thread count (the similarities are one matrix product);
+/// Deterministic for a given seed, device and thread count (the similarities are one matrix
+/// product);
 /// each restart's k-means++ draws are a pure function of (seed, restart), so restarts can be
 /// run, or skipped, independently. `on_step` (optional) is called as KMeansStep describes (a
 /// restart taken from `resume` reports only its end).

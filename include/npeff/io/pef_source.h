@@ -21,7 +21,8 @@ namespace npeff::io {
 /// sum_i ||G_i^T G_i||^2 of the normalised PEFs (known_sq_norm_sum: the Decomposer then needs
 /// no pass of its own). Within a pass, the next block is read and normalised on a second thread
 /// (into pinned memory when the device is CUDA, copied without blocking) while the caller
-/// computes on the current one: host memory is two blocks, 2 x 4 r d x block_examples bytes.
+/// computes on the current one: host memory is two blocks, 2 x 4 r d x block_examples bytes
+/// (up to twice that pinned: the caching host allocator rounds to powers of two and keeps them).
 /// Nothing is read between passes, when the caller may write HDF5 files (the library is not
 /// thread-safe). Throws npeff::Error on unreadable or incompatible files.
 class FilePefSource : public decomposition::PefSource {

@@ -32,7 +32,8 @@ struct RecoverJobOptions {
   std::string out;                ///< npeff.recovered (required)
   /// Where FPC runs: its vectors (float32, ~40 bytes per parameter at the peak: u, the gradient,
   /// the stage's start and the CG vectors) and the projection's products. The result does not
-  /// depend on it beyond float32 summation order (tests/unit/test_backends.cpp).
+  /// depend on it beyond float32 summation order (tests/unit/test_backends.cpp); it is part of
+  /// the resume settings, so pieces of another device are not mixed in.
   c10::Device device = c10::Device(c10::kCPU);
 };
 
