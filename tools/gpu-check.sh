@@ -362,8 +362,8 @@ if [[ ! -f $ref/config.json ]]; then
 fi
 bench "c3. compute-pefs$c34" 45 120 bench_compute_pefs --device $dev "${pefs[@]}"
 bench "c4. per-example engine vs loop$c34" 45 120 bench_per_example_grad --device $dev "${grad[@]}"
-rec=(--n 315000000 --d 16384 --k 500 --final-stages 20)
-[[ $mode == rehearse ]] && rec=(--n 200000 --d 1024 --k 20 --final-stages 10)
+rec=(--n 315000000 --d 16384 --k 500)
+[[ $mode == rehearse ]] && rec=(--n 200000 --d 1024 --k 20)
 bench "c5. recover (FPC, planted u)" 60 150 bench_device recover --device $dev "${rec[@]}"
 echo "## total: $(elapsed) s" >>"$md"
 echo "gpu-check: report in $md ($(elapsed) s)"
