@@ -69,27 +69,41 @@ PefSet load_pefs(const std::vector<PefFileInfo>& files, std::int64_t first, std:
   const std::int64_t r = files.front().rank, d = files.front().dim;
   PefSet set{at::empty({count, r, d}, at::kFloat), at::empty({count}, at::kLong),
              at::empty({count}, at::kDouble)};
-  std::int64_t file_start = 0, filled = 0;
-  for (const auto& info : files) {
-    const std::int64_t lo = std::max(first, file_start);
-    const std::int64_t hi = std::min(first + count, file_start + info.examples);
-    if (lo < hi) {
-      const io::File f = io::File::open(info.path);
-      const std::int64_t k = hi - lo, local = lo - file_start;
-      f.root().dataset("pefs").read_slab({local, 0, 0}, {k, r, d},
-                                         set.pefs.narrow(0, filled, k).data_ptr<float>());
-      f.root()
-          .dataset("raw_norms")
-          .read_slab({local}, {k}, set.raw_norms.narrow(0, filled, k).data_ptr<double>());
-      f.root()
-          .dataset("example_ids")
-          .read_slab({local}, {k}, set.example_ids.narrow(0, filled, k).data_ptr<std::int64_t>());
-      filled += k;
-    }
-    file_start += info.examples;
-  }
-  NPEFF_ASSERT(filled == count, "loaded ", filled, " of ", count, " examples");
+  read_pef_rows(open_pef_files(files), first, count, r, d, set.pefs.data_ptr<float>(),
+                set.example_ids.data_ptr<std::int64_t>(), set.raw_norms.data_ptr<double>());
   return set;
+}
+
+std::vector<OpenPefFile> open_pef_files(const std::vector<PefFileInfo>& files) {
+  std::vector<OpenPefFile> open;
+  std::int64_t start = 0;
+  for (const PefFileInfo& info : files) {
+    open.push_back({File::open(info.path), start, info.examples});
+    start += info.examples;
+  }
+  return open;
+}
+
+void read_pef_rows(const std::vector<OpenPefFile>& open, std::int64_t first, std::int64_t count,
+                   std::int64_t r, std::int64_t d, float* pefs, std::int64_t* example_ids,
+                   double* raw_norms) {
+  const std::int64_t total = open.empty() ? 0 : open.back().start + open.back().examples;
+  NPEFF_CHECK(first >= 0 && count >= 0 && first + count <= total, "example range [", first, ", ",
+              first + count, ") is outside the ", total, " examples of the PEF files");
+  std::int64_t filled = 0;
+  for (const OpenPefFile& f : open) {
+    const std::int64_t lo = std::max(first, f.start);
+    const std::int64_t hi = std::min(first + count, f.start + f.examples);
+    if (lo >= hi) continue;
+    const std::int64_t k = hi - lo, local = lo - f.start;
+    f.file.root().dataset("pefs").read_slab({local, 0, 0}, {k, r, d}, pefs + filled * r * d);
+    if (example_ids != nullptr)
+      f.file.root().dataset("example_ids").read_slab({local}, {k}, example_ids + filled);
+    if (raw_norms != nullptr)
+      f.file.root().dataset("raw_norms").read_slab({local}, {k}, raw_norms + filled);
+    filled += k;
+  }
+  NPEFF_ASSERT(filled == count, "read ", filled, " of ", count, " examples");
 }
 
 void write_pefs(io::File& file, const at::Tensor& pefs, const at::Tensor& example_ids,

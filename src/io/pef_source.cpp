@@ -13,13 +13,7 @@ FilePefSource::FilePefSource(std::vector<PefFileInfo> files, std::int64_t first,
     : files_(std::move(files)), first_(first), count_(count), device_(device) {
   check_compatible(files_);
   NPEFF_CHECK(block_examples > 0, "block size must be positive for out-of-core PEFs");
-  std::int64_t start = 0;
-  for (const PefFileInfo& info : files_) {
-    shards_.push_back({File::open(info.path), start, info.examples});
-    start += info.examples;
-  }
-  NPEFF_CHECK(first >= 0 && count >= 0 && first + count <= start, "example range [", first, ", ",
-              first + count, ") is outside the ", start, " examples of the PEF files");
+  open_ = open_pef_files(files_);  // read_pef_rows checks the range on the first read
   const std::int64_t r = rank(), d = dim();
   scale_ = at::zeros({count}, at::kFloat);
   ids_ = at::empty({count}, at::kLong);
@@ -52,22 +46,8 @@ FilePefSource::~FilePefSource() {
 
 void FilePefSource::read(std::int64_t first, std::int64_t count, at::Tensor& out,
                          at::Tensor* ids) const {
-  const std::int64_t r = rank(), d = dim();
-  const std::int64_t lo_all = first_ + first, hi_all = lo_all + count;
-  std::int64_t filled = 0;
-  for (const Shard& s : shards_) {
-    const std::int64_t lo = std::max(lo_all, s.start), hi = std::min(hi_all, s.start + s.examples);
-    if (lo >= hi) continue;
-    const std::int64_t k = hi - lo, local = lo - s.start;
-    s.file.root().dataset("pefs").read_slab({local, 0, 0}, {k, r, d},
-                                            out.narrow(0, filled, k).data_ptr<float>());
-    if (ids != nullptr)
-      s.file.root()
-          .dataset("example_ids")
-          .read_slab({local}, {k}, ids->narrow(0, filled, k).data_ptr<std::int64_t>());
-    filled += k;
-  }
-  NPEFF_ASSERT(filled == count, "read ", filled, " of ", count, " examples");
+  read_pef_rows(open_, first_ + first, count, rank(), dim(), out.data_ptr<float>(),
+                ids != nullptr ? ids->data_ptr<std::int64_t>() : nullptr, nullptr);
 }
 
 at::Tensor FilePefSource::host_block(std::int64_t first, std::int64_t count) const {

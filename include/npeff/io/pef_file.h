@@ -45,6 +45,21 @@ struct PefSet {
   at::Tensor raw_norms;    ///< float64 [m]: ||G^T G||_F before normalisation (as stored)
 };
 
+/// PEF files opened for reading, each with the global index of its first example.
+struct OpenPefFile {
+  File file;
+  std::int64_t start = 0;     ///< global index of the file's first example
+  std::int64_t examples = 0;  ///< examples in the file
+};
+/// Opens `files` (compatible) in order.
+std::vector<OpenPefFile> open_pef_files(const std::vector<PefFileInfo>& files);
+/// Reads global examples [first, first + count) of `open` (r rows of d each) into `pefs` (float32
+/// [count, r, d], host) and, where not null, their ids and stored raw norms. npeff::Error when
+/// the range is outside the files.
+void read_pef_rows(const std::vector<OpenPefFile>& open, std::int64_t first, std::int64_t count,
+                   std::int64_t r, std::int64_t d, float* pefs, std::int64_t* example_ids,
+                   double* raw_norms);
+
 /// Loads global examples [first, first + count) (count < 0: to the end) of `files`, which must
 /// be compatible. Used whole by single-process runs and by example range by each rank.
 PefSet load_pefs(const std::vector<PefFileInfo>& files, std::int64_t first = 0,

@@ -45,11 +45,6 @@ class FilePefSource : public decomposition::PefSource {
   const at::Tensor& zero() const { return zero_; }            ///< bool [count]
 
  private:
-  struct Shard {
-    File file;
-    std::int64_t start;     // global index of the shard's first example
-    std::int64_t examples;  // examples in the shard
-  };
   // Local examples [first, first + count) as stored: float32 [count, r, d] into `out` (host),
   // their ids into `ids` when given.
   void read(std::int64_t first, std::int64_t count, at::Tensor& out, at::Tensor* ids) const;
@@ -57,7 +52,7 @@ class FilePefSource : public decomposition::PefSource {
   at::Tensor host_block(std::int64_t first, std::int64_t count) const;
 
   std::vector<PefFileInfo> files_;
-  std::vector<Shard> shards_;
+  std::vector<OpenPefFile> open_;
   std::int64_t first_, count_;
   c10::Device device_;
   at::Tensor scale_;  // float32 [count]: 1 / sqrt(||G^T G||_F), 0 for zero PEFs
