@@ -40,13 +40,20 @@ int run_cluster(const ClusterOptions& o, const GlobalOptions& g) {
               "(compute-pefs --pef gradient)");
   // Finished restarts are pieces of OUT.partial.d/; other settings are refused before loading.
   io::ResumeDir resume(o.out, analysis::kmeans_resume_settings(o.pefs, o.kmeans, dev.str()));
-  io::PefSet set = io::load_pefs(files);
-  at::Tensor x = set.pefs.select(1, 0).contiguous();  // [m, d]
+  // Rank-1 PEFs [m, 1, d] are the rows of x [m, d]: read straight into it, the one host copy
+  // (file by file, HDF5 converting float16 on read; 4 m d bytes, freed once on a GPU).
+  int64_t total = 0;
+  for (const io::PefFileInfo& info : files) total += info.examples;
+  at::Tensor x = at::empty({total, files.front().dim}, at::kFloat);
+  at::Tensor all_ids = at::empty({total}, at::kLong);
+  io::read_pef_rows(io::open_pef_files(files), 0, total, 1, files.front().dim, x.data_ptr<float>(),
+                    all_ids.data_ptr<int64_t>(), nullptr);
   // Zero gradients (p = 1) have no direction; like decompose, leave them out.
   const at::Tensor keep = x.norm(2, {1}).gt(0).nonzero().squeeze(1);
   const int64_t dropped = x.size(0) - keep.numel();
-  x = x.index_select(0, keep);
-  const at::Tensor ids = set.example_ids.index_select(0, keep);
+  if (dropped > 0) x = x.index_select(0, keep);
+  x = x.to(dev);  // the host copy goes once on the device
+  const at::Tensor ids = all_ids.index_select(0, keep);
   if (dropped > 0) log::warn("cluster: left out ", dropped, " examples with a zero gradient");
   NPEFF_CHECK(o.kmeans.clusters >= 1 && o.kmeans.clusters <= x.size(0),
               "--clusters must lie in [1, ", x.size(0),
@@ -61,7 +68,7 @@ int run_cluster(const ClusterOptions& o, const GlobalOptions& g) {
   int64_t lloyd_iterations = 0, seen = 0, computed = 0;
   double best = -2, computed_seconds = 0, last_end = 0;
   const analysis::KMeansResult r = analysis::spherical_kmeans(
-      x.to(dev), o.kmeans,
+      x, o.kmeans,
       [&](const analysis::KMeansStep& s) {
         if (!s.restart_done) {
           ++lloyd_iterations;

@@ -117,6 +117,11 @@ json describe_dataset(const Dataset& ds) {
   const std::vector<std::int64_t> shape = ds.shape();
   d["shape"] = shape;
   d["chunks"] = ds.chunks();
+  if (ds.is_virtual()) {  // rows in other files (compute-pefs / merge-pefs part files)
+    const std::vector<VirtualSource> sources = ds.virtual_sources();
+    d["virtual_files"] = sources.size();
+    if (!sources.empty()) d["virtual_first_file"] = sources.front().file;
+  }
   d["filters"] = filters_of(ds);
   d["attributes"] = attributes_of(ds);
   check_readable(ds, cls, shape);
@@ -257,7 +262,10 @@ std::string format_inspection(const json& summary) {
     for (const json& d : summary["datasets"]) {
       os << "    " << d.value("path", std::string()) << "  " << d.value("dtype", std::string())
          << " [" << (d.contains("shape") ? join(d["shape"], ", ") : "") << "]";
-      if (d.contains("chunks") && !d["chunks"].empty()) {
+      if (d.contains("virtual_files")) {
+        os << "  virtual over " << d["virtual_files"].get<std::int64_t>() << " files ("
+           << d.value("virtual_first_file", std::string()) << ", ...)";
+      } else if (d.contains("chunks") && !d["chunks"].empty()) {
         os << "  chunks [" << join(d["chunks"], ", ") << "]";
       } else {
         os << "  contiguous";

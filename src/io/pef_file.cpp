@@ -2,10 +2,40 @@
 
 #include <ATen/ATen.h>
 
+#include <filesystem>
+
 #include "npeff/core/error.h"
 #include "npeff/io/schema.h"
 
 namespace npeff::io {
+
+namespace {
+// A virtual /pefs reads missing sources as NaN (the fill value): say which file is missing
+// instead, and how to keep or drop the dependency.
+void check_virtual_sources(const std::string& path, const io::Dataset& ds, std::int64_t r,
+                           std::int64_t d) {
+  const std::vector<VirtualSource> sources = ds.virtual_sources();
+  for (const VirtualSource& s : sources) {
+    const std::string file = resolve_virtual_file(path, s.file);
+    std::error_code ec;
+    NPEFF_CHECK(std::filesystem::is_regular_file(file, ec), path, ": its /pefs reads rows [",
+                s.first_row, ", ", s.first_row + s.rows, ") from ", s.file, ", which is missing (",
+                file, "; ", sources.size(),
+                " part files in all): keep the part folder beside the file when moving it, or "
+                "write a self-contained copy with `npeff merge-pefs --copy -p FILE -o COPY`");
+    const io::File f = io::File::open(file);
+    NPEFF_CHECK(f.root().has(s.dataset), file, " has no /", s.dataset, ", which ", path,
+                ":/pefs reads rows from");
+    f.root().dataset(s.dataset).expect(ds.dtype(), {s.rows, r, d});
+  }
+}
+}  // namespace
+
+std::string resolve_virtual_file(const std::string& file, const std::string& source) {
+  const std::filesystem::path s(source);
+  if (s.is_absolute()) return source;
+  return (std::filesystem::path(file).parent_path() / s).lexically_normal().string();
+}
 
 PefFileInfo read_pef_info(const std::string& path) {
   const io::File f = io::File::open(path);
@@ -23,6 +53,7 @@ PefFileInfo read_pef_info(const std::string& path) {
   info.dtype = ds.dtype();
   NPEFF_CHECK(info.dtype == io::DType::kFloat32 || info.dtype == io::DType::kFloat16, path,
               ":/pefs has dtype ", io::to_string(info.dtype), ", expected float32 or float16");
+  if (ds.is_virtual()) check_virtual_sources(path, ds, info.rank, info.dim);
   f.root().dataset("example_ids").expect(io::DType::kInt64, {info.examples});
   f.root().dataset("raw_norms").expect(io::DType::kFloat64, {info.examples});
   info.has_projection = projection::read_projection_group(f, info.projection);
@@ -78,7 +109,9 @@ std::vector<OpenPefFile> open_pef_files(const std::vector<PefFileInfo>& files) {
   std::vector<OpenPefFile> open;
   std::int64_t start = 0;
   for (const PefFileInfo& info : files) {
-    open.push_back({File::open(info.path), start, info.examples});
+    File f = File::open(info.path);
+    Dataset pefs = f.root().dataset("pefs");
+    open.push_back({std::move(f), std::move(pefs), start, info.examples});
     start += info.examples;
   }
   return open;
@@ -96,7 +129,7 @@ void read_pef_rows(const std::vector<OpenPefFile>& open, std::int64_t first, std
     const std::int64_t hi = std::min(first + count, f.start + f.examples);
     if (lo >= hi) continue;
     const std::int64_t k = hi - lo, local = lo - f.start;
-    f.file.root().dataset("pefs").read_slab({local, 0, 0}, {k, r, d}, pefs + filled * r * d);
+    f.pefs.read_slab({local, 0, 0}, {k, r, d}, pefs + filled * r * d);
     if (example_ids != nullptr)
       f.file.root().dataset("example_ids").read_slab({local}, {k}, example_ids + filled);
     if (raw_norms != nullptr)

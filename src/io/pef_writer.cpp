@@ -2,7 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 #include "npeff/core/error.h"
 #include "npeff/io/hdf5.h"
@@ -10,6 +12,8 @@
 #include "npeff/io/schema.h"
 
 namespace npeff::io {
+
+namespace fs = std::filesystem;
 
 namespace {
 constexpr const char* kPartSchema = "npeff.pefs_part";
@@ -52,10 +56,47 @@ void create_rows(io::File& f, const std::string& name, io::DType dtype, at::IntA
   append_tensor(f.root().create_dataset(name, dtype, s, opt), data);
 }
 
-// Appends the row datasets `names` of `inputs`, in order, to `dst` (created after the first).
-// Strings datasets "prompts" are joined. Returns the number of rows.
+// `path` as the file name a virtual dataset in `out` stores: relative to out's folder when
+// both lie under one root, so that the two may move together, else absolute.
+std::string relative_to(const std::string& path, const std::string& out) {
+  const fs::path abs = fs::absolute(path).lexically_normal();
+  const fs::path rel = abs.lexically_relative(fs::absolute(out).lexically_normal().parent_path());
+  return rel.empty() ? abs.string() : rel.string();
+}
+
+// /pefs of `inputs`, in order, as the sources of a virtual /pefs in `out`: a virtual input
+// contributes its own sources (re-rooted), so that no virtual dataset refers to another and the
+// merged file does not depend on the intermediate files, only on the part files.
+std::vector<io::VirtualSource> pef_sources(const std::vector<std::string>& inputs,
+                                           const std::string& out) {
+  std::vector<io::VirtualSource> sources;
+  int64_t row = 0;
+  for (const std::string& path : inputs) {
+    const io::File f = io::File::open(path);
+    const io::Dataset ds = f.root().dataset("pefs");
+    std::vector<io::VirtualSource> own;
+    if (ds.is_virtual()) {
+      for (io::VirtualSource s : ds.virtual_sources()) {
+        s.file = relative_to(resolve_virtual_file(path, s.file), out);
+        own.push_back(std::move(s));
+      }
+    } else if (ds.shape()[0] > 0) {
+      own.push_back({relative_to(path, out), "pefs", 0, ds.shape()[0]});
+    }
+    for (io::VirtualSource& s : own) {
+      s.first_row = row;
+      row += s.rows;
+      sources.push_back(std::move(s));
+    }
+  }
+  return sources;
+}
+
+// Appends the row datasets `names` of `inputs`, in order, to `dst` (created after the first),
+// except those in `skip` (written as virtual datasets by the caller). String datasets "prompts"
+// are joined. Returns the number of rows.
 int64_t concatenate(const std::vector<std::string>& inputs, const std::vector<std::string>& names,
-                    io::File& dst) {
+                    io::File& dst, const std::vector<std::string>& skip = {}) {
   int64_t total = 0;
   std::vector<std::string> prompts;
   bool any_prompts = false;
@@ -68,6 +109,7 @@ int64_t concatenate(const std::vector<std::string>& inputs, const std::vector<st
       const io::Dataset ds = f.root().dataset(n);
       const std::vector<int64_t> shape = ds.shape();
       NPEFF_CHECK(shape[0] == m, path, ":/", n, " has ", shape[0], " rows, /example_ids has ", m);
+      if (std::find(skip.begin(), skip.end(), n) != skip.end()) continue;
       if (!dst.root().has(n)) {
         std::vector<int64_t> s = shape;
         s[0] = 0;
@@ -132,8 +174,28 @@ void write_parameters(io::File& f, const std::vector<std::string>& names,
 }
 }  // namespace
 
+namespace {
+// finish() renames OUT.partial.d to OUT.parts before it writes OUT. Killed between the two, a
+// run left the parts and no OUT: give them back to the resume folder so that a rerun finishes
+// instead of starting over (io::ResumeDir still checks the settings).
+const std::string& reclaim_parts(const std::string& out) {
+  std::error_code ec;
+  const std::string resume_dir = out + ".partial.d", parts = parts_dir(out);
+  if (!fs::exists(out, ec) && !fs::exists(resume_dir, ec) &&
+      fs::exists(parts + "/settings.json", ec)) {
+    fs::rename(parts, resume_dir, ec);
+    NPEFF_CHECK(!ec, "cannot move ", parts, " back to ", resume_dir, " to resume: ", ec.message());
+  }
+  return out;
+}
+}  // namespace
+
+std::string parts_dir(const std::string& out) {
+  return out + ".parts";
+}
+
 PefWriter::PefWriter(PefWriterSpec spec)
-    : spec_(std::move(spec)), resume_(spec_.path, spec_.settings) {
+    : spec_(std::move(spec)), resume_(reclaim_parts(spec_.path), spec_.settings) {
   for (; resume_.has(part_name(parts_)); ++parts_) {
     const io::File f = resume_.open(part_name(parts_));
     io::expect_schema(f, kPartSchema, kPartVersion);
@@ -208,11 +270,26 @@ void PefWriter::finish(const std::vector<std::string>& label_names,
                        const projection::ProjectionRecord& projection) {
   write_part();
   std::vector<std::string> parts;
-  for (int64_t i = 0; i < parts_; ++i) parts.push_back(resume_.path(part_name(i)));
+  if (parts_ > 0) {
+    // The parts become OUT's storage: /pefs of OUT is a virtual dataset over them, so each PEF
+    // is written once. Moved first, so that OUT never names a folder that is not there yet; an
+    // older result's parts (its OUT is being replaced) go.
+    const std::string dir = parts_dir(spec_.path);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    NPEFF_CHECK(!ec, "cannot remove the older ", dir, ": ", ec.message());
+    fs::rename(resume_.dir(), dir, ec);
+    NPEFF_CHECK(!ec, "cannot rename ", resume_.dir(), " to ", dir, ": ", ec.message());
+    for (int64_t i = 0; i < parts_; ++i) parts.push_back(dir + "/" + part_name(i));
+  }
   io::File out = io::File::create(spec_.path);
   io::write_header(out, {kPefSchema, kPefSchemaVersion}, spec_.provenance);
   if (!parts.empty()) {
-    concatenate(parts, row_datasets(io::File::open(parts.front())), out);
+    const int64_t m =
+        concatenate(parts, row_datasets(io::File::open(parts.front())), out, {"pefs"});
+    out.root().create_virtual_dataset("pefs",
+                                      spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32,
+                                      {m, spec_.rank, spec_.dim}, pef_sources(parts, spec_.path));
   } else {  // an empty shard: empty datasets of the right rank
     out.root().create_dataset("pefs", spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32,
                               {0, spec_.rank, spec_.dim});
@@ -236,8 +313,16 @@ void PefWriter::finish(const std::vector<std::string>& label_names,
 }
 
 int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::string& out,
-                        const nlohmann::json& provenance) {
+                        const nlohmann::json& provenance, bool copy) {
   const std::vector<PefFileInfo> infos = read_compatible_pef_infos(inputs);
+  for (const PefFileInfo& info : infos) {
+    NPEFF_CHECK(copy || info.dtype == infos.front().dtype, info.path, " stores its PEFs as ",
+                io::to_string(info.dtype), " but ", infos.front().path, " as ",
+                io::to_string(infos.front().dtype),
+                ": merge them with --copy (which converts to the first file's type)");
+    NPEFF_CHECK(fs::absolute(info.path).lexically_normal() != fs::absolute(out).lexically_normal(),
+                "merge-pefs: the output ", out, " is also an input");
+  }
   const io::File first = io::File::open(inputs.front());
   const auto param_names = [](const io::File& f) {
     if (!f.root().has("parameters")) return std::vector<std::string>{};
@@ -250,7 +335,15 @@ int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::strin
   }
   io::File dst = io::File::create(out);
   io::write_header(dst, {kPefSchema, kPefSchemaVersion}, provenance);
-  const int64_t total = concatenate(inputs, row_datasets(first), dst);
+  int64_t total = 0;
+  if (copy) {
+    total = concatenate(inputs, row_datasets(first), dst);
+  } else {
+    total = concatenate(inputs, row_datasets(first), dst, {"pefs"});
+    dst.root().create_virtual_dataset("pefs", infos.front().dtype,
+                                      {total, infos.front().rank, infos.front().dim},
+                                      pef_sources(inputs, out));
+  }
   if (first.root().has("label_names"))
     dst.root().create_strings("label_names", first.root().dataset("label_names").read_strings());
   if (first.root().has("parameters")) {

@@ -62,7 +62,7 @@ for delay in 0.3 0.9; do
   if [[ -d resumed.h5.partial.d && ! -f resumed.h5 ]]; then ok "killed mid-run: parts, no output"; else bad "kill after the first part did not leave parts"; fi
 done
 expect 0 "rerun resumes" 'resuming' -- "${run[@]}" --flush-every 8 -o resumed.h5
-if [[ ! -e resumed.h5.partial.d ]]; then ok "parts removed when done"; else bad "parts left behind"; fi
+if [[ ! -e resumed.h5.partial.d && -f resumed.h5.parts/part-000000.h5 ]]; then ok "working folder became resumed.h5.parts"; else bad "no resumed.h5.parts/ or a working folder left behind"; fi
 same full.h5 resumed.h5 "killed and resumed run equals the uninterrupted run bit for bit"
 
 # A changed config refuses to resume.
@@ -78,6 +78,20 @@ expect 0 "shard 0/2" '' -- "${run[@]}" --shard 0/2 -o s0.h5
 expect 0 "shard 1/2" '' -- "${run[@]}" --shard 1/2 -o s1.h5
 expect 0 "merge-pefs" "\"examples\": $n_examples" -- "$npeff" merge-pefs -p s0.h5 s1.h5 -o merged.h5 --json
 same full.h5 merged.h5 "union of --shard 0/2 and 1/2 equals the single run"
+# Each PEF is written once: /pefs reads from the parts (docs/formats.md, "Part files").
+expect 0 "compute-pefs /pefs is virtual over its parts" '/pefs +float32 \[[0-9]+, [0-9]+, 64\] +virtual over [0-9]+ files \(full.h5.parts/part-000000.h5' -- "$npeff" inspect full.h5
+expect 0 "merge-pefs /pefs is virtual over the shards' parts" 'virtual over [0-9]+ files \(s0.h5.parts/part-000000.h5' -- "$npeff" inspect merged.h5
+mkdir moved && mv full.h5 full.h5.parts moved/
+same moved/full.h5 merged.h5 "a file moved with its part folder reads the same"
+expect 0 "merge-pefs --copy writes a self-contained file" '"self_contained": true' -- "$npeff" merge-pefs --copy -p merged.h5 -o copy.h5 --json
+mv s0.h5.parts s0-parts-elsewhere
+expect 2 "a missing part file is named" 'merged.h5: its /pefs reads rows \[0, [0-9]+\) from s0.h5.parts/part-000000.h5, which is missing.*merge-pefs --copy' -- "$npeff" decompose --pefs merged.h5 -C 2 --steps 1 -o never.h5
+same copy.h5 moved/full.h5 "the --copy file needs no part folder"
+mv s0-parts-elsewhere s0.h5.parts
+# Killed after the folder was moved and before OUT was committed: the rerun only writes OUT.
+rm resumed.h5
+expect 0 "a rerun after a kill between moving the parts and writing OUT finishes without recomputing" 'resuming .* after '"$n_examples"' of '"$n_examples" -- "${run[@]}" --flush-every 8 -o resumed.h5
+same moved/full.h5 resumed.h5 "and its result equals the uninterrupted run"
 expect 0 "other projection seed" '' -- "$npeff" --threads 1 compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json --proj-dim 64 --proj-seed 4 --max-examples 4 -o seed4.h5
 expect 2 "merge of differently projected files" 'projected with' -- "$npeff" merge-pefs -p s0.h5 seed4.h5 -o bad.h5
 
@@ -95,7 +109,7 @@ else
   grep -E '^ +/(pefs|activations) ' <<<"$g_datasets"
 fi
 expect 0 "--pef expectation --eps 2" '"rank": 2' -- "$npeff" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json --proj-dim 32 --pef expectation --eps 2 --max-examples 4 -o e.h5 --json
-expect 0 "decompose reads compute-pefs output" '' -- "$npeff" decompose --pefs full.h5 -C 4 --h-only-steps 5 --steps 5 -o dec.h5
+expect 0 "decompose reads compute-pefs output" '' -- "$npeff" decompose --pefs moved/full.h5 -C 4 --h-only-steps 5 --steps 5 -o dec.h5
 
 # Bad inputs.
 expect 2 "--shard malformed" '--shard must be I/N' -- "${run[@]}" --shard 2/2 -o x.h5

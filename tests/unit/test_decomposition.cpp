@@ -15,6 +15,8 @@
 
 #include "npeff/core/error.h"
 #include "npeff/decomposition/decomposition.h"
+#include "npeff/decomposition/decomposition_file.h"
+#include "npeff/decomposition/fit_coeffs_job.h"
 #include "npeff/dist/communicator.h"
 #include "npeff/io/hdf5.h"
 #include "npeff/io/pef_file.h"
@@ -334,6 +336,76 @@ TEST(Decomposition, RejectsBadShapes) {
   Decomposer dec(g, 2);
   EXPECT_THROW(dec.set_state(at::zeros({5, 3}), at::zeros({2, 10})), Error);
   EXPECT_THROW(fit_coefficients(g, at::zeros({2, 11}), 3, 0), Error);
+}
+
+}  // namespace
+}  // namespace npeff::decomposition
+
+namespace npeff::decomposition {
+namespace {
+
+TEST_F(FileSource, FitCoeffsJobInBlocksEqualsTheInMemoryFit) {
+  // Two shard files (raw, unnormalised PEFs: the job normalises per block), blocks of 7 examples
+  // straddling the shard boundary, on components from a short decomposition. Reference: the
+  // in-memory fit_coefficients and npeff_example_losses (float64) of the whole normalised set.
+  // Bounds: W is an elementwise update of the same N rows, blocked or not (float32 products of
+  // the same rows, ~1e-6 relative); the losses are float64 in both (~1e-12 relative).
+  const synth::PlantedPefs planted = synth::make_planted_pefs({90, 48, 6, 3, 0.05, 5});
+  const at::Tensor raw = planted.pefs * at::linspace(0.5, 3.0, 90).view({-1, 1, 1});
+  for (const auto& [name, first, count] :
+       {std::tuple<const char*, int64_t, int64_t>{"a.h5", 0, 40}, {"b.h5", 40, 50}}) {
+    io::File f = io::File::create(path(name));
+    io::write_header(f, {io::kPefSchema, io::kPefSchemaVersion}, nlohmann::json::object());
+    io::write_pefs(f, raw.narrow(0, first, count), at::arange(100 + first, 100 + first + count),
+                   at::ones({count}, at::kDouble), nullptr);
+    f.commit();
+  }
+  at::Tensor g = raw.clone();
+  normalize_pefs(g);
+  const Trained run = decompose(g, 5, 2, 100, 200);
+  DecompositionData data;
+  data.w = run.dec.w().clone();
+  data.h = run.dec.h().clone();
+  data.example_ids = at::arange(90);
+  {
+    io::File f = io::File::create(path("d.h5"));
+    io::write_header(f, {"npeff.decomposition", 1}, nlohmann::json::object());
+    write_factors(f, data);
+    f.commit();
+  }
+  const at::Tensor w_ref = fit_coefficients(g, data.h, 300, 7);
+  const at::Tensor loss_ref = npeff_example_losses(g, w_ref, data.h);
+  FitCoeffsJobOptions o;
+  o.pefs = {path("a.h5"), path("b.h5")};
+  o.decomposition = path("d.h5");
+  o.steps = 300;
+  o.seed = 7;
+  o.max_block_bytes = 7 * 3 * 48 * 4;  // 7 examples of r = 3, d = 48
+  const FitCoeffsResult got = run_fit_coeffs_job(o);
+  EXPECT_EQ(got.blocks, 13);
+  EXPECT_TRUE(at::equal(got.example_ids, at::arange(100, 190)));
+  const double w_err = ((got.w - w_ref).abs().max() / w_ref.abs().max()).item<double>();
+  EXPECT_LE(w_err, 1e-5) << "seed 7";
+  const double loss_err =
+      ((got.example_loss - loss_ref).abs().max() / loss_ref.abs().max()).item<double>();
+  EXPECT_LE(loss_err, 1e-9) << "seed 7";
+  EXPECT_GT(loss_ref.min().item<double>(), 0);  // a real loss, not a clamped zero
+
+  // A non-finite PEF is refused by its example id.
+  at::Tensor bad = raw.narrow(0, 0, 40).clone();
+  bad[13][0][0] = std::nanf("");
+  {
+    io::File f = io::File::create(path("a.h5"));
+    io::write_header(f, {io::kPefSchema, io::kPefSchemaVersion}, nlohmann::json::object());
+    io::write_pefs(f, bad, at::arange(100, 140), at::ones({40}, at::kDouble), nullptr);
+    f.commit();
+  }
+  try {
+    run_fit_coeffs_job(o);
+    FAIL() << "a NaN PEF was fitted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("example 113 "), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -58,6 +58,16 @@ struct DatasetOptions {
   bool extendible = false;
 };
 
+/// One mapping of a virtual dataset (HDF5 VDS, 1.10+): rows [first_row, first_row + rows) of the
+/// virtual dataset are the whole dataset `dataset` of the file `file` (a path relative to the
+/// virtual dataset's own folder, or absolute), whose shape is [rows, <the virtual rows' shape>].
+struct VirtualSource {
+  std::string file;
+  std::string dataset;
+  std::int64_t first_row = 0;
+  std::int64_t rows = 0;
+};
+
 /// Something attributes can be attached to (a file's root group, a group, a dataset).
 class Object {
  public:
@@ -131,6 +141,11 @@ class Dataset : public Object {
   void resize_rows(std::int64_t rows);
   /// 1-d variable-length UTF-8 string datasets.
   std::vector<std::string> read_strings() const;
+  /// Whether the dataset is virtual (its rows live in other files; see VirtualSource).
+  bool is_virtual() const;
+  /// The mappings of a virtual dataset, in the order they were defined (file names as stored).
+  /// npeff::Error when a mapping is not whole source rows onto a block of rows.
+  std::vector<VirtualSource> virtual_sources() const;
 };
 
 class Group : public Object {
@@ -148,6 +163,13 @@ class Group : public Object {
                          const DatasetOptions& options = {});
   /// Creates a 1-d variable-length UTF-8 string dataset.
   Dataset create_strings(const std::string& name, const std::vector<std::string>& values);
+  /// Creates a virtual dataset of `shape` (dim 0: rows) whose rows are `sources`, which must
+  /// tile [0, shape[0]) in order. Rows whose source file is missing when read come back as NaN
+  /// (the fill value), not as zeros, so that a reader (h5py included) cannot mistake them for
+  /// data. dtype: kFloat16 or kFloat32.
+  Dataset create_virtual_dataset(const std::string& name, DType dtype,
+                                 const std::vector<std::int64_t>& shape,
+                                 const std::vector<VirtualSource>& sources);
 };
 
 enum class OpenMode { kRead, kReadWrite };

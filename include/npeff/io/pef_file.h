@@ -28,8 +28,15 @@ struct PefFileInfo {
   projection::ProjectionRecord projection;  ///< valid when has_projection
 };
 
-/// Opens and validates `path` as an npeff.pefs file.
+/// Opens and validates `path` as an npeff.pefs file. When its /pefs is virtual (compute-pefs and
+/// merge-pefs output, docs/formats.md "Part files"), every source file must exist and hold the
+/// rows it is mapped to: npeff::Error naming the first one missing and the fix otherwise.
 PefFileInfo read_pef_info(const std::string& path);
+
+/// Where HDF5 finds the source file `source` of a virtual dataset in the file `file`: `source`
+/// itself when absolute, else relative to file's folder (HDF5 >= 1.10 looks there first unless
+/// HDF5_VDS_PREFIX is set).
+std::string resolve_virtual_file(const std::string& file, const std::string& source);
 
 /// Checks that files can be decomposed together: same r and d, and the same projection (or none
 /// in all). Throws npeff::Error naming the mismatch and the files.
@@ -48,6 +55,7 @@ struct PefSet {
 /// PEF files opened for reading, each with the global index of its first example.
 struct OpenPefFile {
   File file;
+  Dataset pefs;               ///< /pefs, opened once (a virtual one keeps its sources open)
   std::int64_t start = 0;     ///< global index of the file's first example
   std::int64_t examples = 0;  ///< examples in the file
 };

@@ -6,11 +6,12 @@
 // per-example datasets of npeff.pefs plus `first_example`), itself written at a temporary name
 // and renamed. A process killed at any point (kill -9 included) therefore leaves only whole
 // parts. A writer for the same OUT and settings continues after the last whole part; other
-// settings are refused (io::ResumeDir, naming both fingerprints); finish() concatenates the
-// parts into OUT (written atomically) and removes the folder. HDF5 itself is not crash-safe:
-// rewriting a file in place and being killed can leave its chunk index pointing at reused space,
-// hence whole files per part. Batches must be the same in both runs for the result to be identical
-// bit for bit (compute-pefs fixes them relative to the data, not to the resume point).
+// settings are refused (io::ResumeDir, naming both fingerprints); finish() moves the folder to
+// OUT.parts/ and writes OUT (atomically): its /pefs is a virtual dataset over the parts' /pefs,
+// so each PEF is written once; the small per-example datasets are copied into OUT. HDF5 itself is
+// not crash-safe: rewriting a file in place and being killed can leave its chunk index pointing at
+// reused space, hence whole files per part. Batches must be the same in both runs for the result to
+// be identical bit for bit (compute-pefs fixes them relative to the data, not to the resume point).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -62,11 +63,17 @@ class PefWriter {
   std::vector<std::string> pending_prompts_;
 };
 
+// The folder that holds OUT's part files once compute-pefs has finished: OUT + ".parts".
+std::string parts_dir(const std::string& out);
+
 // Concatenates compute-pefs shard files (in the given order) into one npeff.pefs file at `out`
 // (written atomically): per-example datasets are appended, prompts joined; the files must agree
-// on rank, d, projection, selected parameters and the optional datasets they hold. Returns the
-// number of examples.
+// on rank, d, projection, selected parameters and the optional datasets they hold. /pefs is
+// written once: a virtual dataset over the part files the inputs' /pefs read from (or over the
+// inputs themselves when theirs are regular datasets), named relative to `out`'s folder; `copy`
+// writes a self-contained file instead (the PEFs copied, converted to the first file's dtype).
+// Returns the number of examples.
 int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::string& out,
-                        const nlohmann::json& provenance);
+                        const nlohmann::json& provenance, bool copy = false);
 
 }  // namespace npeff::io
