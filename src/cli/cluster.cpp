@@ -40,14 +40,20 @@ int run_cluster(const ClusterOptions& o, const GlobalOptions& g) {
               "(compute-pefs --pef gradient)");
   // Finished restarts are pieces of OUT.partial.d/; other settings are refused before loading.
   io::ResumeDir resume(o.out, analysis::kmeans_resume_settings(o.pefs, o.kmeans, dev.str()));
-  // Rank-1 PEFs [m, 1, d] are the rows of x [m, d]: read straight into it, the one host copy
-  // (file by file, HDF5 converting float16 on read; 4 m d bytes, freed once on a GPU).
+  // Rank-1 PEFs [m, 1, d] are the rows of x [m, d]: read straight into it (file by file, HDF5
+  // converting float16 on read; 4 m d bytes, a second copy only when zero rows are left out,
+  // freed once on a GPU).
   int64_t total = 0;
   for (const io::PefFileInfo& info : files) total += info.examples;
   at::Tensor x = at::empty({total, files.front().dim}, at::kFloat);
   at::Tensor all_ids = at::empty({total}, at::kLong);
   io::read_pef_rows(io::open_pef_files(files), 0, total, 1, files.front().dim, x.data_ptr<float>(),
                     all_ids.data_ptr<int64_t>(), nullptr);
+  // NaN rows would pass for zero ones below (norm > 0 is false for NaN): refuse them by name.
+  const at::Tensor bad = (~at::isfinite(x)).any(1).nonzero();
+  NPEFF_CHECK(bad.numel() == 0, "example ", all_ids[bad[0][0].item<int64_t>()].item<int64_t>(),
+              " has a non-finite gradient (", bad.numel(),
+              " in all): cluster needs finite PEFs (decompose --drop-nonfinite leaves them out)");
   // Zero gradients (p = 1) have no direction; like decompose, leave them out.
   const at::Tensor keep = x.norm(2, {1}).gt(0).nonzero().squeeze(1);
   const int64_t dropped = x.size(0) - keep.numel();

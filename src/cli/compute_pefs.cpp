@@ -244,9 +244,12 @@ void add_compute_pefs_command(CLI::App& app, const GlobalOptions& global, Runner
   sub->add_option("--vocab-top", o->vocab_top, "vocab tasks: top entries of p to store")
       ->capture_default_str();
   sub->add_option("--flush-every", o->flush_every,
-                  "Examples per part file in OUT.partial.d/ (the most work a kill loses)")
+                  "Examples per part file in OUT.partial.d/, later OUT.parts/ (the most work a "
+                  "kill loses)")
       ->capture_default_str();
-  sub->add_option("--out,-o", o->out, "Output file (parts in OUT.partial.d/ until done)")
+  sub->add_option("--out,-o", o->out,
+                  "Output file; its PEFs live in OUT.parts/ beside it (docs/formats.md, "
+                  "\"Part files\"): move the two together")
       ->required();
   sub->add_flag("--json", o->json, "Print a JSON summary on stdout");
   sub->callback(

@@ -84,11 +84,25 @@ FitCoeffsResult run_fit_coeffs_job(const FitCoeffsJobOptions& o) {
 
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   at::Tensor w = at::rand({m, C}, gen, at::kFloat).to(dev);
-  for (std::int64_t t = 0; t < o.steps; ++t) w = w * n32 / at::mm(w, m32).clamp_min(kTiny);
-  const at::Tensor w64 = w.to(at::kDouble);
-  // Each term is a squared norm; rounding can leave tiny negatives for exact fits.
-  result.example_loss =
-      (g_sq - 2 * (w64 * n64).sum(1) + (w64 * at::mm(w64, m64)).sum(1)).clamp_min(0.0).cpu();
+  result.example_loss = at::empty({m}, at::kDouble);
+  // Rows are independent once N is known: all updates and the loss of one block of rows at a
+  // time keep the temporaries (the update's product, the loss's float64 terms) to the block.
+  const std::int64_t rows = std::clamp<std::int64_t>((std::int64_t{64} << 20) / (8 * C), 1, m);
+  for (std::int64_t b0 = 0; b0 < m; b0 += rows) {
+    const std::int64_t k = std::min(rows, m - b0);
+    at::Tensor wb = w.narrow(0, b0, k);
+    const at::Tensor nb = n32.narrow(0, b0, k);
+    for (std::int64_t t = 0; t < o.steps; ++t) {
+      const at::Tensor denominator = at::mm(wb, m32).clamp_min_(kTiny);
+      wb.mul_(nb).div_(denominator);  // w * N / (w M): the order of fit_coefficients
+    }
+    const at::Tensor w64 = wb.to(at::kDouble);
+    // Each term is a squared norm; rounding can leave tiny negatives for exact fits.
+    result.example_loss.narrow(0, b0, k).copy_((g_sq.narrow(0, b0, k) -
+                                                2 * (w64 * n64.narrow(0, b0, k)).sum(1) +
+                                                (w64 * at::mm(w64, m64)).sum(1))
+                                                   .clamp_min(0.0));
+  }
   result.w = w.cpu();
   log::info("fit-coeffs: ", m, " examples in ", result.blocks, " blocks of up to ", block, ", ",
             o.steps, " updates on ", dev.str());

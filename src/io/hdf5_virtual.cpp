@@ -3,6 +3,7 @@
 // dataset whose rows are the whole datasets of other files, stacked in order.
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -35,6 +36,21 @@ std::string mapping_string(Getter get, hid_t dcpl, size_t i, const std::string& 
   return s;
 }
 
+// HDF5 reads a source name as a printf-like pattern ("%b": block number); a literal '%' is "%%".
+std::string escape_percent(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '%' ? std::string("%%") : std::string(1, c);
+  return out;
+}
+std::string unescape_percent(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    out += s[i];
+    if (s[i] == '%' && i + 1 < s.size() && s[i + 1] == '%') ++i;
+  }
+  return out;
+}
+
 }  // namespace
 
 bool Dataset::is_virtual() const {
@@ -55,8 +71,8 @@ std::vector<VirtualSource> Dataset::virtual_sources() const {
   std::vector<VirtualSource> out;
   for (size_t i = 0; i < count; ++i) {
     VirtualSource s;
-    s.file = mapping_string(H5Pget_virtual_filename, dcpl.get(), i, what);
-    s.dataset = mapping_string(H5Pget_virtual_dsetname, dcpl.get(), i, what);
+    s.file = unescape_percent(mapping_string(H5Pget_virtual_filename, dcpl.get(), i, what));
+    s.dataset = unescape_percent(mapping_string(H5Pget_virtual_dsetname, dcpl.get(), i, what));
     Handle vspace = checked_read(H5Pget_virtual_vspace(dcpl.get(), i),
                                  what + ": cannot read virtual mapping " + std::to_string(i));
     const int rank = H5Sget_simple_extent_ndims(vspace.get());
@@ -75,6 +91,21 @@ std::vector<VirtualSource> Dataset::virtual_sources() const {
                 ") is not a block of whole rows; npeff writes and reads only that form");
     out.push_back(std::move(s));
   }
+  // Rows in order, each exactly once: a file made elsewhere (h5py) may list its mappings in any
+  // order, and an unmapped row would read as the fill value.
+  std::sort(out.begin(), out.end(), [](const VirtualSource& a, const VirtualSource& b) {
+    return a.first_row < b.first_row;
+  });
+  std::int64_t next = 0;
+  for (const VirtualSource& s : out) {
+    NPEFF_CHECK(s.first_row == next, what, ": its virtual mappings ",
+                s.first_row < next ? "overlap" : "leave a gap", " at row ",
+                std::min(next, s.first_row), " (", s.file,
+                "); npeff reads only mappings that tile the rows");
+    next += s.rows;
+  }
+  NPEFF_CHECK(out.empty() || next == own[0], what, ": its virtual mappings cover rows [0, ", next,
+              ") of ", own[0]);
   return out;
 }
 
@@ -105,8 +136,8 @@ Dataset Group::create_virtual_dataset(const std::string& name, DType dtype,
     Handle src_space = make_simple_space(count);
     if (H5Sselect_hyperslab(vspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
                             nullptr) < 0 ||
-        H5Pset_virtual(dcpl.get(), vspace.get(), s.file.c_str(), s.dataset.c_str(),
-                       src_space.get()) < 0) {
+        H5Pset_virtual(dcpl.get(), vspace.get(), escape_percent(s.file).c_str(),
+                       escape_percent(s.dataset).c_str(), src_space.get()) < 0) {
       NPEFF_FAIL(what, ": cannot map rows [", s.first_row, ", ", s.first_row + s.rows, ") to ",
                  s.file, ":", s.dataset, detail::hdf5_detail());
     }

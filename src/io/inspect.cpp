@@ -118,9 +118,14 @@ json describe_dataset(const Dataset& ds) {
   d["shape"] = shape;
   d["chunks"] = ds.chunks();
   if (ds.is_virtual()) {  // rows in other files (compute-pefs / merge-pefs part files)
-    const std::vector<VirtualSource> sources = ds.virtual_sources();
-    d["virtual_files"] = sources.size();
-    if (!sources.empty()) d["virtual_first_file"] = sources.front().file;
+    try {
+      const std::vector<VirtualSource> sources = ds.virtual_sources();
+      d["virtual_files"] = sources.size();
+      if (!sources.empty()) d["virtual_first_file"] = sources.front().file;
+    } catch (const Error& e) {  // not npeff's form (a file made elsewhere): say so, show the rest
+      d["virtual_files"] = -1;
+      d["virtual_first_file"] = e.what();
+    }
   }
   d["filters"] = filters_of(ds);
   d["attributes"] = attributes_of(ds);

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "npeff/core/error.h"
 #include "npeff/io/schema.h"
@@ -11,30 +12,55 @@ namespace npeff::io {
 
 namespace {
 // A virtual /pefs reads missing sources as NaN (the fill value): say which file is missing
-// instead, and how to keep or drop the dependency.
-void check_virtual_sources(const std::string& path, const io::Dataset& ds, std::int64_t r,
-                           std::int64_t d) {
+// instead, and how to keep or drop the dependency; and refuse parts that another compute-pefs
+// run has put in their place (same shape, other PEFs).
+void check_virtual_sources(const std::string& path, const io::Group& f_root, const io::Dataset& ds,
+                           std::int64_t r, std::int64_t d) {
   const std::vector<VirtualSource> sources = ds.virtual_sources();
-  for (const VirtualSource& s : sources) {
+  const std::vector<std::string> ids = source_settings_ids(f_root, sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const VirtualSource& s = sources[i];
     const std::string file = resolve_virtual_file(path, s.file);
     std::error_code ec;
     NPEFF_CHECK(std::filesystem::is_regular_file(file, ec), path, ": its /pefs reads rows [",
                 s.first_row, ", ", s.first_row + s.rows, ") from ", s.file, ", which is missing (",
                 file, "; ", sources.size(),
                 " part files in all): keep the part folder beside the file when moving it, or "
-                "write a self-contained copy with `npeff merge-pefs --copy -p FILE -o COPY`");
+                "write a self-contained copy with: npeff merge-pefs --copy -p FILE -o COPY");
     const io::File f = io::File::open(file);
     NPEFF_CHECK(f.root().has(s.dataset), file, " has no /", s.dataset, ", which ", path,
                 ":/pefs reads rows from");
     f.root().dataset(s.dataset).expect(ds.dtype(), {s.rows, r, d});
+    const std::string found =
+        f.root().has_attr("settings_id") ? f.root().attr_string("settings_id") : "";
+    NPEFF_CHECK(ids[i].empty() || found == ids[i], path, ": its /pefs reads rows [", s.first_row,
+                ", ", s.first_row + s.rows, ") from ", s.file,
+                ", which now holds the PEFs of another compute-pefs run (settings ",
+                found.empty() ? "unknown" : found, ", expected ", ids[i],
+                "): a later run to the same output replaced that part folder; rerun the "
+                "compute-pefs or merge-pefs that made ",
+                path);
   }
 }
 }  // namespace
 
+std::vector<std::string> source_settings_ids(const Group& root, std::size_t sources) {
+  std::vector<std::string> ids(sources);
+  if (!root.has_attr("pefs_source_settings")) return ids;
+  const nlohmann::json j =
+      nlohmann::json::parse(root.attr_string("pefs_source_settings"), nullptr, false);
+  NPEFF_CHECK(j.is_array() && j.size() == sources, root.file_name(),
+              ": root attribute pefs_source_settings is not a list of ", sources, " settings ids");
+  for (std::size_t i = 0; i < sources; ++i)
+    ids[i] = j[i].is_string() ? j[i].get<std::string>() : "";
+  return ids;
+}
+
 std::string resolve_virtual_file(const std::string& file, const std::string& source) {
   const std::filesystem::path s(source);
   if (s.is_absolute()) return source;
-  return (std::filesystem::path(file).parent_path() / s).lexically_normal().string();
+  // Joined as HDF5 joins it (no lexical "..": the OS resolves it, following symlinks, for both).
+  return (std::filesystem::absolute(file).parent_path() / s).string();
 }
 
 PefFileInfo read_pef_info(const std::string& path) {
@@ -53,7 +79,7 @@ PefFileInfo read_pef_info(const std::string& path) {
   info.dtype = ds.dtype();
   NPEFF_CHECK(info.dtype == io::DType::kFloat32 || info.dtype == io::DType::kFloat16, path,
               ":/pefs has dtype ", io::to_string(info.dtype), ", expected float32 or float16");
-  if (ds.is_virtual()) check_virtual_sources(path, ds, info.rank, info.dim);
+  if (ds.is_virtual()) check_virtual_sources(path, f.root(), ds, info.rank, info.dim);
   f.root().dataset("example_ids").expect(io::DType::kInt64, {info.examples});
   f.root().dataset("raw_norms").expect(io::DType::kFloat64, {info.examples});
   info.has_projection = projection::read_projection_group(f, info.projection);
@@ -111,7 +137,9 @@ std::vector<OpenPefFile> open_pef_files(const std::vector<PefFileInfo>& files) {
   for (const PefFileInfo& info : files) {
     File f = File::open(info.path);
     Dataset pefs = f.root().dataset("pefs");
-    open.push_back({std::move(f), std::move(pefs), start, info.examples});
+    std::vector<VirtualSource> sources = pefs.virtual_sources();  // sorted, tiling the rows
+    for (VirtualSource& s : sources) s.file = resolve_virtual_file(info.path, s.file);
+    open.push_back({std::move(f), std::move(pefs), std::move(sources), start, info.examples});
     start += info.examples;
   }
   return open;
@@ -129,7 +157,21 @@ void read_pef_rows(const std::vector<OpenPefFile>& open, std::int64_t first, std
     const std::int64_t hi = std::min(first + count, f.start + f.examples);
     if (lo >= hi) continue;
     const std::int64_t k = hi - lo, local = lo - f.start;
-    f.pefs.read_slab({local, 0, 0}, {k, r, d}, pefs + filled * r * d);
+    if (f.sources.empty()) {
+      f.pefs.read_slab({local, 0, 0}, {k, r, d}, pefs + filled * r * d);
+    } else {
+      // Part by part, each opened for the read only: through the virtual dataset HDF5 would keep
+      // every part it has read open (thousands at the paper's m, past the usual open-file
+      // limit, where a part it cannot open reads as NaN).
+      for (const VirtualSource& s : f.sources) {
+        const std::int64_t a = std::max(local, s.first_row);
+        const std::int64_t b = std::min(local + k, s.first_row + s.rows);
+        if (a >= b) continue;
+        const File part = File::open(s.file);
+        part.root().dataset(s.dataset).read_slab({a - s.first_row, 0, 0}, {b - a, r, d},
+                                                 pefs + (filled + a - local) * r * d);
+      }
+    }
     if (example_ids != nullptr)
       f.file.root().dataset("example_ids").read_slab({local}, {k}, example_ids + filled);
     if (raw_norms != nullptr)

@@ -5,10 +5,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
+#include "io/hdf5_internal.h"
 #include "npeff/core/error.h"
+#include "npeff/core/log.h"
 #include "npeff/io/hdf5.h"
 #include "npeff/io/pef_file.h"
+#include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
 
 namespace npeff::io {
@@ -57,39 +61,58 @@ void create_rows(io::File& f, const std::string& name, io::DType dtype, at::IntA
 }
 
 // `path` as the file name a virtual dataset in `out` stores: relative to out's folder when
-// both lie under one root, so that the two may move together, else absolute.
+// both lie under one root, so that the two may move together, else absolute. Both sides are
+// resolved first (symlinks included): HDF5 lets the OS resolve ".." from the folder it opened
+// the virtual file in, which a lexical ".." would not match across a symlinked folder.
 std::string relative_to(const std::string& path, const std::string& out) {
-  const fs::path abs = fs::absolute(path).lexically_normal();
-  const fs::path rel = abs.lexically_relative(fs::absolute(out).lexically_normal().parent_path());
+  const fs::path abs = fs::weakly_canonical(fs::absolute(path));
+  const fs::path rel =
+      abs.lexically_relative(fs::weakly_canonical(fs::absolute(out)).parent_path());
   return rel.empty() ? abs.string() : rel.string();
 }
+
+// The sources of a virtual /pefs and the settings id of the run that wrote each.
+struct Sources {
+  std::vector<io::VirtualSource> sources;
+  std::vector<std::string> settings_ids;
+};
 
 // /pefs of `inputs`, in order, as the sources of a virtual /pefs in `out`: a virtual input
 // contributes its own sources (re-rooted), so that no virtual dataset refers to another and the
 // merged file does not depend on the intermediate files, only on the part files.
-std::vector<io::VirtualSource> pef_sources(const std::vector<std::string>& inputs,
-                                           const std::string& out) {
-  std::vector<io::VirtualSource> sources;
+Sources pef_sources(const std::vector<std::string>& inputs, const std::string& out) {
+  Sources all;
   int64_t row = 0;
+  const auto add = [&](io::VirtualSource s, std::string id) {
+    s.first_row = row;
+    row += s.rows;
+    all.sources.push_back(std::move(s));
+    all.settings_ids.push_back(std::move(id));
+  };
   for (const std::string& path : inputs) {
     const io::File f = io::File::open(path);
     const io::Dataset ds = f.root().dataset("pefs");
-    std::vector<io::VirtualSource> own;
     if (ds.is_virtual()) {
-      for (io::VirtualSource s : ds.virtual_sources()) {
+      const std::vector<io::VirtualSource> own = ds.virtual_sources();
+      const std::vector<std::string> ids = source_settings_ids(f.root(), own.size());
+      for (size_t i = 0; i < own.size(); ++i) {
+        io::VirtualSource s = own[i];
         s.file = relative_to(resolve_virtual_file(path, s.file), out);
-        own.push_back(std::move(s));
+        add(std::move(s), ids[i]);
       }
     } else if (ds.shape()[0] > 0) {
-      own.push_back({relative_to(path, out), "pefs", 0, ds.shape()[0]});
-    }
-    for (io::VirtualSource& s : own) {
-      s.first_row = row;
-      row += s.rows;
-      sources.push_back(std::move(s));
+      add({relative_to(path, out), "pefs", 0, ds.shape()[0]},
+          f.root().has_attr("settings_id") ? f.root().attr_string("settings_id") : "");
     }
   }
-  return sources;
+  return all;
+}
+
+// A virtual /pefs in `dst` over `s`, with each source's settings id (read_pef_info checks them).
+void create_virtual_pefs(io::File& dst, io::DType dtype, int64_t m, int64_t r, int64_t d,
+                         const Sources& s) {
+  dst.root().create_virtual_dataset("pefs", dtype, {m, r, d}, s.sources);
+  dst.root().set_attr("pefs_source_settings", nlohmann::json(s.settings_ids).dump());
 }
 
 // Appends the row datasets `names` of `inputs`, in order, to `dst` (created after the first),
@@ -175,16 +198,21 @@ void write_parameters(io::File& f, const std::vector<std::string>& names,
 }  // namespace
 
 namespace {
-// finish() renames OUT.partial.d to OUT.parts before it writes OUT. Killed between the two, a
-// run left the parts and no OUT: give them back to the resume folder so that a rerun finishes
-// instead of starting over (io::ResumeDir still checks the settings).
+constexpr const char* kFinishing = "finishing";  // marker: finish() has begun moving the folder
+
+// finish() marks OUT.partial.d, removes OUT, renames the folder to OUT.parts and then writes OUT.
+// Killed after the rename, a run left marked parts and no OUT: give them back to the resume
+// folder so that a rerun finishes instead of starting over (io::ResumeDir still checks the
+// settings). Unmarked parts without OUT (the user deleted OUT) are left alone.
 const std::string& reclaim_parts(const std::string& out) {
   std::error_code ec;
   const std::string resume_dir = out + ".partial.d", parts = parts_dir(out);
   if (!fs::exists(out, ec) && !fs::exists(resume_dir, ec) &&
-      fs::exists(parts + "/settings.json", ec)) {
+      fs::exists(parts + "/" + kFinishing, ec)) {
     fs::rename(parts, resume_dir, ec);
     NPEFF_CHECK(!ec, "cannot move ", parts, " back to ", resume_dir, " to resume: ", ec.message());
+    log::info("compute-pefs: ", out, " was not written by the run that moved its parts to ", parts,
+              "; finishing it from them");
   }
   return out;
 }
@@ -236,6 +264,9 @@ void PefWriter::write_part() {
   io::File f = resume_.create(part_name(parts_));
   io::write_header(f, {kPartSchema, kPartVersion}, nlohmann::json::object());
   f.root().set_attr("first_example", done_);
+  // Which run wrote the part: a file reading it (OUT, a merge) refuses a part a later run with
+  // other settings put in its place.
+  f.root().set_attr("settings_id", io::fingerprint_id(spec_.settings));
   create_rows(f, "pefs", spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32, pefs.sizes(),
               pefs);
   const at::Tensor ids = at::tensor(pending_ids_, at::kLong);
@@ -270,26 +301,33 @@ void PefWriter::finish(const std::vector<std::string>& label_names,
                        const projection::ProjectionRecord& projection) {
   write_part();
   std::vector<std::string> parts;
+  const std::string dir = parts_dir(spec_.path);
+  std::error_code ec;
   if (parts_ > 0) {
     // The parts become OUT's storage: /pefs of OUT is a virtual dataset over them, so each PEF
-    // is written once. Moved first, so that OUT never names a folder that is not there yet; an
-    // older result's parts (its OUT is being replaced) go.
-    const std::string dir = parts_dir(spec_.path);
-    std::error_code ec;
+    // is written once. Order: mark the folder; remove an older OUT (so that no OUT ever names
+    // parts of another run); remove the older OUT.parts; rename; write OUT. A kill at any point
+    // leaves either the resume folder or marked OUT.parts without OUT, which reclaim_parts
+    // turns back into the resume folder.
+    std::ofstream(resume_.path(kFinishing)).close();
+    detail::fsync_path(resume_.dir(), false);
+    fs::remove(spec_.path, ec);
+    NPEFF_CHECK(!ec, "cannot remove the older ", spec_.path, ": ", ec.message());
     fs::remove_all(dir, ec);
     NPEFF_CHECK(!ec, "cannot remove the older ", dir, ": ", ec.message());
     fs::rename(resume_.dir(), dir, ec);
     NPEFF_CHECK(!ec, "cannot rename ", resume_.dir(), " to ", dir, ": ", ec.message());
     for (int64_t i = 0; i < parts_; ++i) parts.push_back(dir + "/" + part_name(i));
+  } else {
+    fs::remove_all(dir, ec);  // an older result's parts: this OUT names none
   }
   io::File out = io::File::create(spec_.path);
   io::write_header(out, {kPefSchema, kPefSchemaVersion}, spec_.provenance);
   if (!parts.empty()) {
     const int64_t m =
         concatenate(parts, row_datasets(io::File::open(parts.front())), out, {"pefs"});
-    out.root().create_virtual_dataset("pefs",
-                                      spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32,
-                                      {m, spec_.rank, spec_.dim}, pef_sources(parts, spec_.path));
+    create_virtual_pefs(out, spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32, m,
+                        spec_.rank, spec_.dim, pef_sources(parts, spec_.path));
   } else {  // an empty shard: empty datasets of the right rank
     out.root().create_dataset("pefs", spec_.float16 ? io::DType::kFloat16 : io::DType::kFloat32,
                               {0, spec_.rank, spec_.dim});
@@ -309,6 +347,7 @@ void PefWriter::finish(const std::vector<std::string>& label_names,
   write_parameters(out, names, offsets, numel, selection.patterns(), selection.total());
   projection::write_projection_group(out, projection);
   out.commit();
+  if (!parts.empty()) fs::remove(dir + "/" + kFinishing, ec);  // OUT names them now
   resume_.finish();
 }
 
@@ -340,9 +379,8 @@ int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::strin
     total = concatenate(inputs, row_datasets(first), dst);
   } else {
     total = concatenate(inputs, row_datasets(first), dst, {"pefs"});
-    dst.root().create_virtual_dataset("pefs", infos.front().dtype,
-                                      {total, infos.front().rank, infos.front().dim},
-                                      pef_sources(inputs, out));
+    create_virtual_pefs(dst, infos.front().dtype, total, infos.front().rank, infos.front().dim,
+                        pef_sources(inputs, out));
   }
   if (first.root().has("label_names"))
     dst.root().create_strings("label_names", first.root().dataset("label_names").read_strings());

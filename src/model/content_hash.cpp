@@ -6,6 +6,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -61,9 +62,11 @@ std::vector<std::string> hashed_files(const std::string& path, bool& is_dir) {
 }
 
 // What identifies the files' versions without reading them: one [name, size, mtime_ns,
-// ctime_ns, inode, device] per file. ctime moves on every write and cannot be set by a user.
-nlohmann::json identity(const std::string& path, const std::vector<std::string>& files,
-                        bool is_dir) {
+// ctime_ns, inode] per file. ctime moves on every write and cannot be set by a user. (Not the
+// device number: on NFS and Lustre it differs between the nodes of one SLURM job.) `newest_ns`
+// receives the latest mtime or ctime.
+nlohmann::json identity(const std::string& path, const std::vector<std::string>& files, bool is_dir,
+                        int64_t* newest_ns = nullptr) {
   nlohmann::json id = nlohmann::json::array();
   for (const std::string& name : files) {
     const std::string f = is_dir ? path + "/" + name : path;
@@ -73,7 +76,8 @@ nlohmann::json identity(const std::string& path, const std::vector<std::string>&
       return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
     };
     id.push_back({name, static_cast<int64_t>(st.st_size), ns(st.st_mtim), ns(st.st_ctim),
-                  static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_dev)});
+                  static_cast<uint64_t>(st.st_ino)});
+    if (newest_ns != nullptr) *newest_ns = std::max({*newest_ns, ns(st.st_mtim), ns(st.st_ctim)});
   }
   return id;
 }
@@ -109,7 +113,9 @@ std::string content_hash(const std::string& path) {
   const std::vector<std::string> files = hashed_files(path, is_dir);
   std::error_code ec;
   const std::string abs = std::filesystem::absolute(path, ec).lexically_normal().string();
-  const nlohmann::json key = {{"path", ec ? path : abs}, {"files", identity(path, files, is_dir)}};
+  int64_t newest_ns = 0;
+  const nlohmann::json key = {{"path", ec ? path : abs},
+                              {"files", identity(path, files, is_dir, &newest_ns)}};
   const std::string key_text = key.dump();
   const std::string dir = content_hash_cache_dir();
   Fnv1a64 key_hash;
@@ -126,10 +132,19 @@ std::string content_hash(const std::string& path) {
     }
   }
   const std::string hash = compute_hash(path, files, is_dir);
-  // Cached only when nothing changed while it was read.
-  if (entry.empty() || identity(path, files, is_dir) != key["files"]) return hash;
+  // Cached only when nothing changed while it was read, and not for a file changed in the last
+  // 2 s (git's "racy clean" rule): kernels before 6.13 move ctime once per timer tick, so a
+  // second write within the tick would otherwise keep the cached key.
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (entry.empty() || identity(path, files, is_dir) != key["files"] ||
+      now_ns - newest_ns < int64_t{2000000000})
+    return hash;
   std::filesystem::create_directories(dir, ec);
-  const std::string temp = entry + ".tmp." + std::to_string(::getpid());
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  const std::string temp = entry + ".tmp." + host + "." + std::to_string(::getpid());
   {
     std::ofstream out(temp);
     out << nlohmann::json{{"key", key_text}, {"hash", hash}}.dump() << "\n";

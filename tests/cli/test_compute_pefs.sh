@@ -88,10 +88,15 @@ mv s0.h5.parts s0-parts-elsewhere
 expect 2 "a missing part file is named" 'merged.h5: its /pefs reads rows \[0, [0-9]+\) from s0.h5.parts/part-000000.h5, which is missing.*merge-pefs --copy' -- "$npeff" decompose --pefs merged.h5 -C 2 --steps 1 -o never.h5
 same copy.h5 moved/full.h5 "the --copy file needs no part folder"
 mv s0-parts-elsewhere s0.h5.parts
-# Killed after the folder was moved and before OUT was committed: the rerun only writes OUT.
-rm resumed.h5
+# Killed after the folder was moved and before OUT was committed (the state: the folder marked
+# "finishing", no OUT): the rerun only writes OUT.
+touch resumed.h5.parts/finishing && rm resumed.h5
 expect 0 "a rerun after a kill between moving the parts and writing OUT finishes without recomputing" 'resuming .* after '"$n_examples"' of '"$n_examples" -- "${run[@]}" --flush-every 8 -o resumed.h5
 same moved/full.h5 resumed.h5 "and its result equals the uninterrupted run"
+if [[ ! -e resumed.h5.parts/finishing ]]; then ok "the finishing mark goes once OUT is written"; else bad "resumed.h5.parts/finishing left behind"; fi
+# 75 parts read under a limit of 24 open files: readers open one part at a time (through the
+# virtual dataset HDF5 keeps each part it read open, and one it cannot open reads as NaN).
+expect 0 "75 parts read under ulimit -n 24" '' -- bash -c "ulimit -n 24 && '$npeff' decompose --pefs resumed.h5 -C 2 --h-only-steps 2 --steps 2 -o many.h5"
 expect 0 "other projection seed" '' -- "$npeff" --threads 1 compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json --proj-dim 64 --proj-seed 4 --max-examples 4 -o seed4.h5
 expect 2 "merge of differently projected files" 'projected with' -- "$npeff" merge-pefs -p s0.h5 seed4.h5 -o bad.h5
 

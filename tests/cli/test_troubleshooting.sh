@@ -32,6 +32,11 @@ long=$(printf '{text} %.0s' {1..30})
 sed "s/\"template\": \"Review: {text}/\"template\": \"Review: $long/" task.json > long.json
 run "$npeff" predict -m "$tiny/qwen2_bias" -t chars.json --task long.json -o pr.h5
 run "$npeff" sae -p p.h5 --latents 4 --k 2 -o s.h5
+mkdir elsewhere && cp p.h5 elsewhere/  # without p.h5.parts/
+run "$npeff" decompose --pefs elsewhere/p.h5 -C 2 --steps 1 -o x.h5
+"${pefs[@]}" --max-examples 8 -o s8.h5 > /dev/null && "$npeff" "${q[@]}" merge-pefs -p s8.h5 -o m8.h5 > /dev/null &&
+  "${pefs[@]}" --max-examples 8 --proj-seed 5 -o s8.h5 > /dev/null  # replaces s8.h5.parts
+run "$npeff" decompose --pefs m8.h5 -C 2 --steps 1 -o x.h5
 "$npeff" "${q[@]}" compute-pefs -m "$tiny/qwen2_bias" -t chars.json --task task.json --proj-dim 64 --max-examples 10 -o p10.h5 > /dev/null
 "$npeff" "${q[@]}" decompose --pefs p10.h5 -C 2 --h-only-steps 5 --steps 5 --drop-zero -o d10.h5 > /dev/null
 run "$npeff" tune-report -D d.h5 -p p10.h5 -o r2

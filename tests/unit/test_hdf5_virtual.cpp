@@ -4,11 +4,13 @@
 // for a missing source, and the uncached hash.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "npeff/core/error.h"
@@ -77,11 +79,12 @@ TEST_F(Hdf5VirtualTest, RowsAreTheSourcesInOrderWhereverTheFolderMoves) {
     SCOPED_TRACE(npeff::io::to_string(dtype));
     fs::remove_all(path("a"));
     fs::remove_all(path("b"));
-    write_part(path("a/out.h5.parts/p0.h5"), 3, 0.f, dtype);
-    write_part(path("a/out.h5.parts/p1.h5"), 2, 100.f, dtype);
-    write_virtual(path("a/out.h5"), {"out.h5.parts/p0.h5", "out.h5.parts/p1.h5"}, {3, 2}, dtype);
-    std::vector<float> expected = read_all(path("a/out.h5.parts/p0.h5"));
-    const std::vector<float> second = read_all(path("a/out.h5.parts/p1.h5"));
+    // '%' in a name: HDF5 reads source names as patterns ("%b"), npeff escapes it.
+    write_part(path("a/o%b.parts/p0.h5"), 3, 0.f, dtype);
+    write_part(path("a/o%b.parts/p1.h5"), 2, 100.f, dtype);
+    write_virtual(path("a/out.h5"), {"o%b.parts/p0.h5", "o%b.parts/p1.h5"}, {3, 2}, dtype);
+    std::vector<float> expected = read_all(path("a/o%b.parts/p0.h5"));
+    const std::vector<float> second = read_all(path("a/o%b.parts/p1.h5"));
     expected.insert(expected.end(), second.begin(), second.end());
     EXPECT_EQ(read_all(path("a/out.h5")), expected);
     // Hyperslabs across the boundary go through the same path as decompose's blocks.
@@ -94,10 +97,10 @@ TEST_F(Hdf5VirtualTest, RowsAreTheSourcesInOrderWhereverTheFolderMoves) {
     EXPECT_EQ(slab, std::vector<float>(expected.begin() + 12, expected.begin() + 24));
     const auto sources = ds.virtual_sources();
     ASSERT_EQ(sources.size(), 2u);
-    EXPECT_EQ(sources[1].file, "out.h5.parts/p1.h5");
+    EXPECT_EQ(sources[1].file, "o%b.parts/p1.h5");
     EXPECT_EQ(sources[1].first_row, 3);
     EXPECT_EQ(sources[1].rows, 2);
-    // The file and its part folder moved together (and read from another working folder).
+    // The file and its part folder moved together.
     fs::rename(path("a"), path("b"));
     EXPECT_EQ(read_all(path("b/out.h5")), expected);
     EXPECT_EQ(npeff::io::read_pef_info(path("b/out.h5")).examples, 5);
@@ -105,15 +108,19 @@ TEST_F(Hdf5VirtualTest, RowsAreTheSourcesInOrderWhereverTheFolderMoves) {
 }
 
 TEST_F(Hdf5VirtualTest, MissingSourceReadsAsNaNAndIsRefusedByName) {
-  write_part(path("out.h5.parts/p0.h5"), 3, 0.f, DType::kFloat32);
-  write_part(path("out.h5.parts/p1.h5"), 2, 100.f, DType::kFloat32);
-  write_virtual(path("out.h5"), {"out.h5.parts/p0.h5", "out.h5.parts/p1.h5"}, {3, 2},
-                DType::kFloat32);
-  fs::remove(path("out.h5.parts/p1.h5"));
-  // HDF5 (and so h5py) fills the missing rows: NaN, which no stage takes for data.
-  const std::vector<float> v = read_all(path("out.h5"));
-  EXPECT_EQ(v[0], 0.f);
-  for (size_t i = 18; i < v.size(); ++i) EXPECT_TRUE(std::isnan(v[i])) << i;
+  for (DType dtype : {DType::kFloat16, DType::kFloat32}) {  // float32 last: used below
+    SCOPED_TRACE(npeff::io::to_string(dtype));
+    fs::remove_all(path("out.h5.parts"));
+    fs::remove(path("out.h5"));
+    write_part(path("out.h5.parts/p0.h5"), 3, 0.f, dtype);
+    write_part(path("out.h5.parts/p1.h5"), 2, 100.f, dtype);
+    write_virtual(path("out.h5"), {"out.h5.parts/p0.h5", "out.h5.parts/p1.h5"}, {3, 2}, dtype);
+    fs::remove(path("out.h5.parts/p1.h5"));
+    // HDF5 (and so h5py) fills the missing rows: NaN, which no stage takes for data.
+    const std::vector<float> v = read_all(path("out.h5"));
+    EXPECT_EQ(v[0], 0.f);
+    for (size_t i = 18; i < v.size(); ++i) EXPECT_TRUE(std::isnan(v[i])) << i;
+  }
   try {
     npeff::io::read_pef_info(path("out.h5"));
     FAIL() << "a missing part file was not reported";
@@ -159,6 +166,16 @@ TEST_F(Hdf5VirtualTest, MergeFlattensVirtualInputsOrCopies) {
   fs::remove_all(path("s0.h5.parts"));
   EXPECT_THROW(npeff::io::read_pef_info(path("out/m.h5")), npeff::Error);
   EXPECT_EQ(read_all(path("out/c.h5")), expected);
+  // An output folder that is a symlink to a folder elsewhere: the sources are named as HDF5
+  // resolves them from the folder the file is opened in (the OS follows the link, then "..").
+  fs::create_directories(path("scratch/deep"));
+  fs::create_directory_symlink(path("scratch/deep"), path("results"));
+  write_part(path("s2.h5"), 2, 300.f, DType::kFloat32);
+  EXPECT_EQ(
+      npeff::io::merge_pef_files({path("s2.h5")}, path("results/m.h5"), nlohmann::json::object()),
+      2);
+  EXPECT_EQ(read_all(path("results/m.h5")), read_all(path("s2.h5")));
+  EXPECT_EQ(npeff::io::read_pef_info(path("results/m.h5")).examples, 2);
   // Mixed storage dtypes only by copy.
   write_part(path("h.h5"), 2, 0.f, DType::kFloat16);
   EXPECT_THROW(npeff::io::merge_pef_files({path("s1.h5"), path("h.h5")}, path("x.h5"),
@@ -174,6 +191,10 @@ TEST_F(Hdf5VirtualTest, MergeFlattensVirtualInputsOrCopies) {
 TEST_F(Hdf5VirtualTest, ContentHashIsCachedAndFollowsChanges) {
   const std::string model = path("model.bin");
   std::ofstream(model) << std::string(100000, 'a');
+  ASSERT_EQ(::setenv("NPEFF_CACHE_DIR", path("cache").c_str(), 1), 0);
+  npeff::model::content_hash(model);
+  EXPECT_FALSE(fs::exists(path("cache"))) << "a file changed within 2 s was cached";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   ASSERT_EQ(::setenv("NPEFF_CACHE_DIR", "off", 1), 0);
   const std::string uncached = npeff::model::content_hash(model);
   ASSERT_EQ(::setenv("NPEFF_CACHE_DIR", path("cache").c_str(), 1), 0);
@@ -190,7 +211,7 @@ TEST_F(Hdf5VirtualTest, ContentHashIsCachedAndFollowsChanges) {
   text.replace(at, uncached.size(), "fnv1a64:planted");
   std::ofstream(entries[0]) << text;
   EXPECT_EQ(npeff::model::content_hash(model), "fnv1a64:planted");
-  // Same size, mtime set back: ctime still moves, so the hash is recomputed.
+  // Same size, mtime set back: ctime still moves (2 s later at least), so it is recomputed.
   const fs::file_time_type mtime = fs::last_write_time(model);
   std::ofstream(model) << std::string(99999, 'a') << "b";
   fs::last_write_time(model, mtime);

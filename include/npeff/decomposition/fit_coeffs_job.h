@@ -8,8 +8,9 @@
 // forms, in float64, ||G_i^T G_i||^2 and N for the losses (the C-space identity of
 // npeff_example_losses, which float32 would swamp for a good fit).
 // Memory (docs/decomposition.md, "fit-coeffs"): host 4 r d B (one block of B examples read as
-// float32) + 12 m C (W, N, the float64 N of the losses: host or device) + 8 m; device the same
-// block twice (float32, and its float64 copy) plus m C (12 bytes) and C d.
+// float32) + 8 m (losses) + 4 m C (W, returned); on the device (the host for --device cpu) the
+// same block twice (float32, and its float64 copy), 16 m C (W, N, the float64 N of the losses),
+// 12 C d (H twice) and 64 MiB blocks of rows for the updates and the losses.
 #pragma once
 
 #include <ATen/core/Tensor.h>

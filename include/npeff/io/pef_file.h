@@ -33,9 +33,15 @@ struct PefFileInfo {
 /// rows it is mapped to: npeff::Error naming the first one missing and the fix otherwise.
 PefFileInfo read_pef_info(const std::string& path);
 
+/// The settings id (io::fingerprint_id of the compute-pefs run) of each of the `sources`
+/// mappings of a virtual /pefs, from the root attribute `pefs_source_settings` of its file
+/// (`root`; not on /pefs, so that files of equal PEFs compare equal there) ("" where unknown: a
+/// self-contained input of merge-pefs, or a file written before the attribute existed).
+std::vector<std::string> source_settings_ids(const Group& root, std::size_t sources);
+
 /// Where HDF5 finds the source file `source` of a virtual dataset in the file `file`: `source`
-/// itself when absolute, else relative to file's folder (HDF5 >= 1.10 looks there first unless
-/// HDF5_VDS_PREFIX is set).
+/// itself when absolute, else joined to the absolute folder of `file` without resolving ".."
+/// lexically (HDF5 >= 1.10 looks there first unless HDF5_VDS_PREFIX is set).
 std::string resolve_virtual_file(const std::string& file, const std::string& source);
 
 /// Checks that files can be decomposed together: same r and d, and the same projection (or none
@@ -55,7 +61,9 @@ struct PefSet {
 /// PEF files opened for reading, each with the global index of its first example.
 struct OpenPefFile {
   File file;
-  Dataset pefs;               ///< /pefs, opened once (a virtual one keeps its sources open)
+  Dataset pefs;  ///< /pefs, opened once
+  std::vector<VirtualSource>
+      sources;                ///< a virtual /pefs: its parts (paths resolved), read directly
   std::int64_t start = 0;     ///< global index of the file's first example
   std::int64_t examples = 0;  ///< examples in the file
 };

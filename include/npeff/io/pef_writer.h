@@ -45,7 +45,8 @@ class PefWriter {
   // Buffers a batch; writes a part once flush_examples are buffered.
   void append(const pef::PefBatch& batch, const std::vector<int64_t>& example_ids,
               const std::vector<int64_t>& labels, const std::vector<std::string>& prompts);
-  // Writes the last part, then OUT with the per-file tables, and removes the parts.
+  // Writes the last part, moves the folder to OUT.parts/ and writes OUT: the per-file tables and
+  // a virtual /pefs over the parts (see above).
   void finish(const std::vector<std::string>& label_names,
               const model::ParameterSelection& selection,
               const projection::ProjectionRecord& projection);

@@ -46,8 +46,9 @@ std::unique_ptr<tokenizer::Tokenizer> load_model_tokenizer(const std::string& pa
 // made with. Computed once per checkpoint version and cached (content_hash_cache_dir()) under
 // the (path, size, mtime, ctime, inode) of each file: reading 1 GB costs ~1 s, and every shard
 // of every SLURM array task starts with it. Any write to a file changes its ctime, which no
-// user call can set back, so a cached value is never that of other content. npeff::Error when
-// `path` cannot be read; a cache that cannot be read or written is skipped (logged at debug).
+// user call can set back; files changed in the last 2 s are not cached (ctime moves once per
+// timer tick on older kernels), so a cached value is not that of other content. npeff::Error
+// when `path` cannot be read; a cache that cannot be read or written is skipped (debug log).
 std::string content_hash(const std::string& path);
 
 // Where content_hash caches: $NPEFF_CACHE_DIR, else $XDG_CACHE_HOME/npeff, else
