@@ -66,7 +66,7 @@ void add_fit_coeffs_command(CLI::App& app, const GlobalOptions& global, Runner& 
       "Fit non-negative coefficients of PEFs to the fixed components of a decomposition by\n"
       "repeated multiplicative updates, and report each example's reconstruction loss\n"
       "(||G^T G - sum_j W_j h_j h_j^T||_F^2 of the normalised PEF). One pass over the PEFs,\n"
-      "a block at a time: memory is one block plus ~12 m C bytes (docs/decomposition.md).\n"
+      "a block at a time: memory is one block plus ~16 m C bytes (docs/decomposition.md).\n"
       "Example:\n  npeff fit-coeffs --decomposition d.h5 --pefs heldout.h5 --out heldout.coeffs.h5 "
       "--json");
   sub->add_option("--decomposition,-D", o->job.decomposition, "npeff.decomposition file")

@@ -15,6 +15,7 @@
 #include "npeff/core/error.h"
 #include "npeff/core/version.h"
 #include "npeff/io/hdf5.h"
+#include "npeff/io/pef_file.h"
 #include "npeff/io/schema.h"
 
 namespace npeff::io {
@@ -227,6 +228,9 @@ json inspect_file(const std::string& path) {
   walk(root, groups, datasets, 0);
   summary["groups"] = groups;
   summary["datasets"] = datasets;
+  // A virtual /pefs reads missing or replaced parts as NaN or as other PEFs: the checks every
+  // reader makes (npeff::Error naming the part).
+  if (schema.name == kPefSchema) read_pef_info(path);
   return summary;
 }
 
@@ -268,7 +272,8 @@ std::string format_inspection(const json& summary) {
       os << "    " << d.value("path", std::string()) << "  " << d.value("dtype", std::string())
          << " [" << (d.contains("shape") ? join(d["shape"], ", ") : "") << "]";
       if (d.contains("virtual_files")) {
-        os << "  virtual over " << d["virtual_files"].get<std::int64_t>() << " files ("
+        const std::int64_t files = d["virtual_files"].get<std::int64_t>();
+        os << "  virtual over " << files << (files == 1 ? " file (" : " files (")
            << d.value("virtual_first_file", std::string()) << ", ...)";
       } else if (d.contains("chunks") && !d["chunks"].empty()) {
         os << "  chunks [" << join(d["chunks"], ", ") << "]";

@@ -2,10 +2,12 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "npeff/core/error.h"
+#include "npeff/io/resume.h"
 #include "npeff/io/schema.h"
 
 namespace npeff::io {
@@ -31,18 +33,26 @@ void check_virtual_sources(const std::string& path, const io::Group& f_root, con
     NPEFF_CHECK(f.root().has(s.dataset), file, " has no /", s.dataset, ", which ", path,
                 ":/pefs reads rows from");
     f.root().dataset(s.dataset).expect(ds.dtype(), {s.rows, r, d});
-    const std::string found =
-        f.root().has_attr("settings_id") ? f.root().attr_string("settings_id") : "";
+    const std::string found = pef_source_id(f);
     NPEFF_CHECK(ids[i].empty() || found == ids[i], path, ": its /pefs reads rows [", s.first_row,
                 ", ", s.first_row + s.rows, ") from ", s.file,
-                ", which now holds the PEFs of another compute-pefs run (settings ",
+                ", which now holds other PEFs (another compute-pefs or merge-pefs run: settings ",
                 found.empty() ? "unknown" : found, ", expected ", ids[i],
-                "): a later run to the same output replaced that part folder; rerun the "
-                "compute-pefs or merge-pefs that made ",
+                "): a later run to the same output replaced it; rerun the compute-pefs or "
+                "merge-pefs that made ",
                 path);
   }
 }
 }  // namespace
+
+std::string pef_source_id(const File& f) {
+  if (f.root().has_attr("settings_id")) return f.root().attr_string("settings_id");
+  if (!f.root().has_attr("provenance")) return "";
+  // A self-contained file: what made it (command, inputs, settings) stands for its content.
+  const nlohmann::json p =
+      nlohmann::json::parse(f.root().attr_string("provenance"), nullptr, false);
+  return p.is_discarded() ? "" : "provenance:" + fingerprint_id(p);
+}
 
 std::vector<std::string> source_settings_ids(const Group& root, std::size_t sources) {
   std::vector<std::string> ids(sources);
@@ -59,6 +69,12 @@ std::vector<std::string> source_settings_ids(const Group& root, std::size_t sour
 std::string resolve_virtual_file(const std::string& file, const std::string& source) {
   const std::filesystem::path s(source);
   if (s.is_absolute()) return source;
+  // HDF5 searches HDF5_VDS_PREFIX first (one folder; its ${ORIGIN} is not expanded here).
+  const char* prefix = std::getenv("HDF5_VDS_PREFIX");
+  std::error_code ec;
+  if (prefix != nullptr && *prefix != '\0' &&
+      std::filesystem::exists(std::filesystem::path(prefix) / s, ec))
+    return (std::filesystem::path(prefix) / s).string();
   // Joined as HDF5 joins it (no lexical "..": the OS resolves it, following symlinks, for both).
   return (std::filesystem::absolute(file).parent_path() / s).string();
 }

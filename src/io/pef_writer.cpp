@@ -33,31 +33,30 @@ std::vector<std::string> row_datasets(const io::File& f) {
   return names;
 }
 
-void append_tensor(io::Dataset ds, const at::Tensor& t) {
-  const at::Tensor c = t.contiguous().cpu();
+// A part's datasets are written once, whole: chunked to the part's own rows (an extendible
+// dataset would allocate ~1 MiB chunks, most of a small part's bytes, and parts are kept as
+// OUT's storage).
+void create_rows(io::File& f, const std::string& name, io::DType dtype, at::IntArrayRef shape,
+                 const at::Tensor& data) {
+  io::DatasetOptions opt;
+  opt.compression = shape.size() > 1 ? 0 : 4;  // float rows barely compress; deflate costs time
+  std::vector<int64_t> s = shape.vec();
+  s[0] = data.size(0);
+  io::Dataset ds = f.root().create_dataset(name, dtype, s, opt);
+  const at::Tensor c = data.contiguous().cpu();
   switch (c.scalar_type()) {
     case at::kFloat:
-      ds.append_rows(c.size(0), c.data_ptr<float>());
+      ds.write(c.data_ptr<float>());
       break;
     case at::kDouble:
-      ds.append_rows(c.size(0), c.data_ptr<double>());
+      ds.write(c.data_ptr<double>());
       break;
     case at::kLong:
-      ds.append_rows(c.size(0), c.data_ptr<int64_t>());
+      ds.write(c.data_ptr<int64_t>());
       break;
     default:
       NPEFF_ASSERT(false, "unexpected dtype ", c.scalar_type());
   }
-}
-
-void create_rows(io::File& f, const std::string& name, io::DType dtype, at::IntArrayRef shape,
-                 const at::Tensor& data) {
-  std::vector<int64_t> s = shape.vec();
-  s[0] = 0;
-  io::DatasetOptions opt;
-  opt.extendible = true;
-  opt.compression = s.size() > 1 ? 0 : 4;  // float rows barely compress; deflate costs time
-  append_tensor(f.root().create_dataset(name, dtype, s, opt), data);
 }
 
 // `path` as the file name a virtual dataset in `out` stores: relative to out's folder when
@@ -101,8 +100,7 @@ Sources pef_sources(const std::vector<std::string>& inputs, const std::string& o
         add(std::move(s), ids[i]);
       }
     } else if (ds.shape()[0] > 0) {
-      add({relative_to(path, out), "pefs", 0, ds.shape()[0]},
-          f.root().has_attr("settings_id") ? f.root().attr_string("settings_id") : "");
+      add({relative_to(path, out), "pefs", 0, ds.shape()[0]}, pef_source_id(f));
     }
   }
   return all;
@@ -206,6 +204,7 @@ constexpr const char* kFinishing = "finishing";  // marker: finish() has begun m
 // settings). Unmarked parts without OUT (the user deleted OUT) are left alone.
 const std::string& reclaim_parts(const std::string& out) {
   std::error_code ec;
+  NPEFF_CHECK(!fs::is_directory(out, ec), out, ": is a directory; --out names the PEF file");
   const std::string resume_dir = out + ".partial.d", parts = parts_dir(out);
   if (!fs::exists(out, ec) && !fs::exists(resume_dir, ec) &&
       fs::exists(parts + "/" + kFinishing, ec)) {

@@ -87,6 +87,9 @@ expect 0 "merge-pefs --copy writes a self-contained file" '"self_contained": tru
 mv s0.h5.parts s0-parts-elsewhere
 expect 2 "a missing part file is named" 'merged.h5: its /pefs reads rows \[0, [0-9]+\) from s0.h5.parts/part-000000.h5, which is missing.*merge-pefs --copy' -- "$npeff" decompose --pefs merged.h5 -C 2 --steps 1 -o never.h5
 same copy.h5 moved/full.h5 "the --copy file needs no part folder"
+expect 2 "inspect refuses a file whose part is missing" 'which is missing' -- "$npeff" inspect merged.h5
+mkdir adir
+expect 2 "an --out that is a folder is refused before any work" 'adir: is a directory' -- "${run[@]}" -o adir
 mv s0-parts-elsewhere s0.h5.parts
 # Killed after the folder was moved and before OUT was committed (the state: the folder marked
 # "finishing", no OUT): the rerun only writes OUT.

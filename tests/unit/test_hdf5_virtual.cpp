@@ -30,11 +30,11 @@ using npeff::io::File;
 class Hdf5VirtualTest : public npeff::testing::TempDirTest {
  protected:
   // A part file holding /pefs [rows, 2, 3] = base + its flat index, and /example_ids.
-  void write_part(const std::string& path, int64_t rows, float base, DType dtype) {
+  void write_part(const std::string& path, int64_t rows, float base, DType dtype,
+                  const nlohmann::json& provenance = nlohmann::json::object()) {
     fs::create_directories(fs::path(path).parent_path());
     File f = File::create(path);
-    npeff::io::write_header(f, {npeff::io::kPefSchema, npeff::io::kPefSchemaVersion},
-                            nlohmann::json::object());
+    npeff::io::write_header(f, {npeff::io::kPefSchema, npeff::io::kPefSchemaVersion}, provenance);
     std::vector<float> v(static_cast<size_t>(rows * 6));
     for (size_t i = 0; i < v.size(); ++i) v[i] = base + static_cast<float>(i);
     f.root().create_dataset("pefs", dtype, {rows, 2, 3}).write(v.data());
@@ -160,6 +160,12 @@ TEST_F(Hdf5VirtualTest, MergeFlattensVirtualInputsOrCopies) {
   EXPECT_EQ(sources[2].file, "../s1.h5");
   EXPECT_EQ(sources[2].first_row, 5);
   EXPECT_FALSE(File::open(path("out/c.h5")).root().dataset("pefs").is_virtual());
+  // A self-contained input replaced by other PEFs of its shape is refused (its provenance).
+  fs::rename(path("s1.h5"), path("s1-kept.h5"));
+  write_part(path("s1.h5"), 4, 900.f, DType::kFloat32, {{"command", "another run"}});
+  EXPECT_THROW(npeff::io::read_pef_info(path("out/m.h5")), npeff::Error);
+  fs::rename(path("s1-kept.h5"), path("s1.h5"));
+  EXPECT_EQ(npeff::io::read_pef_info(path("out/m.h5")).examples, 9);
   // The merged file does not need the intermediate s0.h5; the copy needs nothing.
   fs::remove(path("s0.h5"));
   EXPECT_EQ(read_all(path("out/m.h5")), expected);

@@ -33,6 +33,11 @@ struct PefFileInfo {
 /// rows it is mapped to: npeff::Error naming the first one missing and the fix otherwise.
 PefFileInfo read_pef_info(const std::string& path);
 
+/// What identifies the PEFs a source file of a virtual /pefs holds: a compute-pefs part's
+/// `settings_id` attribute, else "provenance:" + the fingerprint of its provenance (a
+/// self-contained file), else "".
+std::string pef_source_id(const File& f);
+
 /// The settings id (io::fingerprint_id of the compute-pefs run) of each of the `sources`
 /// mappings of a virtual /pefs, from the root attribute `pefs_source_settings` of its file
 /// (`root`; not on /pefs, so that files of equal PEFs compare equal there) ("" where unknown: a
