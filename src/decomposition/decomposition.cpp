@@ -96,15 +96,24 @@ at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, con
   at::Tensor out = at::empty({m}, wd.options());
   for (std::int64_t b0 = 0; b0 < m; b0 += block) {
     const std::int64_t count = std::min(block, m - b0);
-    const at::Tensor g = pefs.narrow(0, b0, count).to(at::kDouble);
-    const at::Tensor g_sq = at::bmm(g, g.transpose(1, 2)).square().sum({1, 2});
-    const at::Tensor nn =
-        at::mm(g.reshape({count * r, n}), hd.t()).view({count, r, -1}).square().sum(1);
-    const at::Tensor wb = wd.narrow(0, b0, count);
-    out.narrow(0, b0, count).copy_(g_sq - 2 * (wb * nn).sum(1) + (wb * at::mm(wb, hh2)).sum(1));
+    out.narrow(0, b0, count)
+        .copy_(example_losses_from_terms(example_loss_terms(pefs.narrow(0, b0, count), hd),
+                                         wd.narrow(0, b0, count), hh2));
   }
   // Each term is a squared norm; rounding can still leave tiny negatives for exact fits.
   return out.clamp_min(0.0).cpu();
+}
+
+LossTerms example_loss_terms(const at::Tensor& g, const at::Tensor& h64) {
+  const std::int64_t k = g.size(0), r = g.size(1), n = g.size(2);
+  const at::Tensor g64 = g.to(at::kDouble);
+  return {at::bmm(g64, g64.transpose(1, 2)).square().sum({1, 2}),
+          at::mm(g64.reshape({k * r, n}), h64.t()).view({k, r, -1}).square().sum(1)};
+}
+
+at::Tensor example_losses_from_terms(const LossTerms& t, const at::Tensor& w64,
+                                     const at::Tensor& m64) {
+  return t.g_sq - 2 * (w64 * t.n).sum(1) + (w64 * at::mm(w64, m64)).sum(1);
 }
 
 namespace {

@@ -73,10 +73,9 @@ FitCoeffsResult run_fit_coeffs_job(const FitCoeffsJobOptions& o) {
     // The same products as fit_coefficients' products(), block by block.
     n32.narrow(0, b0, k).copy_(
         at::mm(g.reshape({k * r, n}), h.t()).view({k, r, C}).square().sum(1));
-    const at::Tensor g64 = g.to(at::kDouble);
-    g_sq.narrow(0, b0, k).copy_(at::bmm(g64, g64.transpose(1, 2)).square().sum({1, 2}));
-    n64.narrow(0, b0, k).copy_(
-        at::mm(g64.reshape({k * r, n}), h64.t()).view({k, r, C}).square().sum(1));
+    const LossTerms terms = example_loss_terms(g, h64);
+    g_sq.narrow(0, b0, k).copy_(terms.g_sq);
+    n64.narrow(0, b0, k).copy_(terms.n);
     ++result.blocks;
     progress.advance(k);
   }
@@ -98,10 +97,9 @@ FitCoeffsResult run_fit_coeffs_job(const FitCoeffsJobOptions& o) {
     }
     const at::Tensor w64 = wb.to(at::kDouble);
     // Each term is a squared norm; rounding can leave tiny negatives for exact fits.
-    result.example_loss.narrow(0, b0, k).copy_((g_sq.narrow(0, b0, k) -
-                                                2 * (w64 * n64.narrow(0, b0, k)).sum(1) +
-                                                (w64 * at::mm(w64, m64)).sum(1))
-                                                   .clamp_min(0.0));
+    result.example_loss.narrow(0, b0, k).copy_(
+        example_losses_from_terms({g_sq.narrow(0, b0, k), n64.narrow(0, b0, k)}, w64, m64)
+            .clamp_min(0.0));
   }
   result.w = w.cpu();
   log::info("fit-coeffs: ", m, " examples in ", result.blocks, " blocks of up to ", block, ", ",

@@ -17,6 +17,7 @@
 #include "npeff/core/error.h"
 #include "npeff/core/log.h"
 #include "npeff/io/mapped_file.h"
+#include "npeff/io/resume.h"
 #include "npeff/model/loader.h"
 
 namespace npeff::model {
@@ -118,9 +119,7 @@ std::string content_hash(const std::string& path) {
                               {"files", identity(path, files, is_dir, &newest_ns)}};
   const std::string key_text = key.dump();
   const std::string dir = content_hash_cache_dir();
-  Fnv1a64 key_hash;
-  key_hash.add(key_text);
-  const std::string entry = dir.empty() ? "" : dir + "/" + key_hash.hex() + ".json";
+  const std::string entry = dir.empty() ? "" : dir + "/" + io::fingerprint_id(key) + ".json";
   if (!entry.empty()) {
     std::ifstream in(entry);
     const nlohmann::json cached = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);

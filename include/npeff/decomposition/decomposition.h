@@ -56,6 +56,19 @@ double npeff_loss(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor&
 /// so float32 products would swamp the loss of a good fit. Throws npeff::Error on shape mismatch.
 at::Tensor npeff_example_losses(const at::Tensor& pefs, const at::Tensor& w, const at::Tensor& h);
 
+/// The per-example terms of that identity for a block of examples, float64 on g's device:
+/// g_sq = ||G_i^T G_i||^2 [k] and n = ||G_i h_j||^2 summed over G_i's rows [k, C]. g: [k, r, d]
+/// (any float dtype; upcast here); h64: float64 [C, d] on g's device. Shared by
+/// npeff_example_losses and fit-coeffs' streamed pass (fit_coeffs_job.h).
+struct LossTerms {
+  at::Tensor g_sq, n;
+};
+LossTerms example_loss_terms(const at::Tensor& g, const at::Tensor& h64);
+/// loss_i = g_sq_i - 2 sum_j W_ij n_ij + w_i^T M w_i (not clamped) for w64 float64 [k, C] and
+/// m64 = (H H^T) o (H H^T) float64 [C, C], all on one device.
+at::Tensor example_losses_from_terms(const LossTerms& t, const at::Tensor& w64,
+                                     const at::Tensor& m64);
+
 /// Where a Decomposer reads its examples' normalised PEFs, one block of examples at a time: from
 /// memory (float32, or float16/bfloat16 upcast per block) or streamed from files that do not
 /// fit in memory (io::FilePefSource). One pass over the blocks per step (B and E^T G both
