@@ -10,6 +10,7 @@
 #include "npeff/core/log.h"
 #include "npeff/core/progress.h"
 #include "npeff/core/version.h"
+#include "npeff/io/content_hash.h"
 #include "npeff/io/pef_writer.h"
 #include "npeff/io/resume.h"
 #include "npeff/model/loader.h"
@@ -100,7 +101,7 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
   const projection::ProjectionRecord record = projection::make_record(proj, selection.total());
 
   const nlohmann::json settings = {{"model", o.model},
-                                   {"model_hash", model::content_hash(o.model)},
+                                   {"model_hash", io::content_hash(o.model)},
                                    {"tokenizer", o.tokenizer},
                                    {"task", nlohmann::json::parse(task.to_json())},
                                    {"start", o.sel.start},

@@ -10,7 +10,9 @@ namespace npeff {
 std::string format_duration(double seconds) {
   char buf[64];
   if (!std::isfinite(seconds)) return "?";
-  if (seconds < 60) {
+  if (seconds < 10) {  // three digits: a 0.02 s run is not "0.0s"
+    std::snprintf(buf, sizeof buf, "%.3gs", seconds);
+  } else if (seconds < 60) {
     std::snprintf(buf, sizeof buf, "%.1fs", seconds);
   } else {
     const auto s = static_cast<long long>(seconds);

@@ -106,6 +106,32 @@ Sources pef_sources(const std::vector<std::string>& inputs, const std::string& o
   return all;
 }
 
+// Refuses inputs that hold the same PEFs twice: the same file given twice (under any name), or
+// a merged file and a shard whose parts it already reads. Each example would appear twice in the
+// result, which no stage downstream can tell from two examples.
+void check_no_shared_pefs(const std::vector<std::string>& inputs) {
+  std::vector<std::pair<fs::path, std::string>> seen;  // (the file holding the rows, input)
+  for (const std::string& path : inputs) {
+    const io::File f = io::File::open(path);
+    const io::Dataset ds = f.root().dataset("pefs");
+    std::vector<std::string> files;
+    if (ds.is_virtual()) {
+      for (const io::VirtualSource& s : ds.virtual_sources())
+        files.push_back(resolve_virtual_file(path, s.file));
+    } else {
+      files.push_back(path);
+    }
+    for (const std::string& file : files) {
+      std::error_code ec;
+      const fs::path id = fs::weakly_canonical(fs::absolute(file), ec);
+      for (const auto& [other, by] : seen)
+        NPEFF_CHECK(id != other, "merge-pefs: ", path, " and ", by, " hold the same PEFs (", file,
+                    "): give each shard once");
+      seen.emplace_back(id, path);
+    }
+  }
+}
+
 // A virtual /pefs in `dst` over `s`, with each source's settings id (read_pef_info checks them).
 void create_virtual_pefs(io::File& dst, io::DType dtype, int64_t m, int64_t r, int64_t d,
                          const Sources& s) {
@@ -308,6 +334,12 @@ void PefWriter::finish(const std::vector<std::string>& label_names,
     // parts of another run); remove the older OUT.parts; rename; write OUT. A kill at any point
     // leaves either the resume folder or marked OUT.parts without OUT, which reclaim_parts
     // turns back into the resume folder.
+    // A part write that a kill interrupted left PART.h5.partial: not OUT's storage, so not kept.
+    for (const auto& e : fs::directory_iterator(resume_.dir(), ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.size() > 8 && name.compare(name.size() - 8, 8, ".partial") == 0)
+        fs::remove(e.path(), ec);
+    }
     std::ofstream(resume_.path(kFinishing)).close();
     detail::fsync_path(resume_.dir(), false);
     fs::remove(spec_.path, ec);
@@ -361,6 +393,7 @@ int64_t merge_pef_files(const std::vector<std::string>& inputs, const std::strin
     NPEFF_CHECK(fs::absolute(info.path).lexically_normal() != fs::absolute(out).lexically_normal(),
                 "merge-pefs: the output ", out, " is also an input");
   }
+  check_no_shared_pefs(inputs);
   const io::File first = io::File::open(inputs.front());
   const auto param_names = [](const io::File& f) {
     if (!f.root().has("parameters")) return std::vector<std::string>{};

@@ -15,6 +15,7 @@
 
 #include "io/hdf5_internal.h"
 #include "npeff/core/error.h"
+#include "npeff/io/content_hash.h"
 
 namespace npeff::io {
 namespace {
@@ -22,12 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 constexpr const char* kSettings = "settings.json";
 constexpr const char* kTempSuffix = ".partial";
-
-std::int64_t mtime_ns(const std::string& path) {
-  struct stat st {};
-  NPEFF_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot stat: ", std::strerror(errno));
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
@@ -55,19 +50,17 @@ nlohmann::json file_fingerprint(const std::string& path) {
   const fs::file_status st = fs::status(path, ec);
   NPEFF_CHECK(fs::exists(st), path, ": no such file or folder");
   const std::string abs = fs::absolute(fs::path(path), ec).lexically_normal().string();
+  std::int64_t size = 0;
   if (!fs::is_directory(st)) {
-    return {{"path", abs},
-            {"size", static_cast<std::int64_t>(fs::file_size(path, ec))},
-            {"mtime_ns", mtime_ns(path)}};
+    size = static_cast<std::int64_t>(fs::file_size(path, ec));
+  } else {
+    for (const auto& e : fs::directory_iterator(path, ec))
+      if (e.is_regular_file(ec)) size += static_cast<std::int64_t>(e.file_size(ec));
   }
-  std::int64_t size = 0, latest = 0, files = 0;
-  for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
-    if (!e.is_regular_file(ec)) continue;
-    size += static_cast<std::int64_t>(e.file_size(ec));
-    latest = std::max(latest, mtime_ns(e.path().string()));
-    ++files;
-  }
-  return {{"path", abs}, {"size", size}, {"mtime_ns", latest}, {"files", files}};
+  // The content, not the mtime: a data file or checkpoint restaged at the same path (a fresh
+  // node-local copy, a re-extracted archive, a remounted share) is the same input, and a resume
+  // of hours of work must not be refused for it. content_hash reads each version once (cached).
+  return {{"path", abs}, {"size", size}, {"content", content_hash(path)}};
 }
 
 std::string canonical_json(const nlohmann::json& settings) {

@@ -61,8 +61,10 @@ for delay in 0.3 0.9; do
   wait $pid 2>/dev/null
   if [[ -d resumed.h5.partial.d && ! -f resumed.h5 ]]; then ok "killed mid-run: parts, no output"; else bad "kill after the first part did not leave parts"; fi
 done
+echo "a part write cut short" > resumed.h5.partial.d/part-000099.h5.partial
 expect 0 "rerun resumes" 'resuming' -- "${run[@]}" --flush-every 8 -o resumed.h5
 if [[ ! -e resumed.h5.partial.d && -f resumed.h5.parts/part-000000.h5 ]]; then ok "working folder became resumed.h5.parts"; else bad "no resumed.h5.parts/ or a working folder left behind"; fi
+if ls resumed.h5.parts | grep -q '\.partial$'; then bad "a cut-short part write was kept in resumed.h5.parts"; else ok "no cut-short part write kept in resumed.h5.parts"; fi
 same full.h5 resumed.h5 "killed and resumed run equals the uninterrupted run bit for bit"
 
 # A changed config refuses to resume.
@@ -83,6 +85,8 @@ expect 0 "compute-pefs /pefs is virtual over its parts" '/pefs +float32 \[[0-9]+
 expect 0 "merge-pefs /pefs is virtual over the shards' parts" 'virtual over [0-9]+ files \(s0.h5.parts/part-000000.h5' -- "$npeff" inspect merged.h5
 mkdir moved && mv full.h5 full.h5.parts moved/
 same moved/full.h5 merged.h5 "a file moved with its part folder reads the same"
+expect 2 "merge-pefs refuses a shard given twice" 'hold the same PEFs .*give each shard once' -- "$npeff" merge-pefs -p s0.h5 s1.h5 ./s0.h5 -o twice.h5
+expect 2 "merge-pefs refuses a shard the other input already reads" 'merged.h5 hold the same PEFs' -- "$npeff" merge-pefs --copy -p merged.h5 s1.h5 -o twice.h5
 expect 0 "merge-pefs --copy writes a self-contained file" '"self_contained": true' -- "$npeff" merge-pefs --copy -p merged.h5 -o copy.h5 --json
 mv s0.h5.parts s0-parts-elsewhere
 expect 2 "a missing part file is named" 'merged.h5: its /pefs reads rows \[0, [0-9]+\) from s0.h5.parts/part-000000.h5, which is missing.*merge-pefs --copy' -- "$npeff" decompose --pefs merged.h5 -C 2 --steps 1 -o never.h5

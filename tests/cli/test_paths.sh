@@ -65,7 +65,7 @@ expect 0 "absolute paths in a config stay as they are" "\"output\": \"$work/abs.
 echo '{"inspect": {"file": "~/none.h5"}}' > "$work/cfg/tilde.json"
 expect 2 "'~' in a config is not expanded" "$work/cfg/~/none.h5" -- "$npeff" --config "$work/cfg/tilde.json" inspect
 expect 0 "decompose for compare" '' -- "$npeff" --log-level warn decompose --pefs p.h5 -C 2 --h-only-steps 5 --steps 5 -o d.h5
-cp p.h5 d.h5 "$work/cfg/nested/"
+cp -r p.h5 p.h5.parts d.h5 "$work/cfg/nested/"  # a compute-pefs output moves with its parts
 echo '{"compare": {"tunings": {"decompositions": ["A=d.h5", "B=d.h5"], "pefs": "p.h5", "top-examples": 2}}}' > "$work/cfg/nested/tunings.json"
 expect 0 "NAME=PATH values of compare tunings resolve too" '\| B \|' -- \
   bash -c "cd / && '$npeff' --config '$work/cfg/nested/tunings.json' compare tunings"

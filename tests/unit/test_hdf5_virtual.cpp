@@ -1,5 +1,5 @@
 // Virtual datasets (io::Group::create_virtual_dataset, docs/formats.md "Part files") and the
-// content-hash cache (model::content_hash): how compute-pefs writes each PEF once and fingerprints
+// content-hash cache (io::content_hash): how compute-pefs writes each PEF once and fingerprints
 // a checkpoint once. References: the source files' own values (read back whole), a planted NaN
 // for a missing source, and the uncached hash.
 #include <gtest/gtest.h>
@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "npeff/core/error.h"
+#include "npeff/io/content_hash.h"
 #include "npeff/io/hdf5.h"
 #include "npeff/io/pef_file.h"
 #include "npeff/io/pef_writer.h"
 #include "npeff/io/schema.h"
-#include "npeff/model/loader.h"
 #include "test_util.h"
 
 namespace {
@@ -198,14 +198,14 @@ TEST_F(Hdf5VirtualTest, ContentHashIsCachedAndFollowsChanges) {
   const std::string model = path("model.bin");
   std::ofstream(model) << std::string(100000, 'a');
   ASSERT_EQ(::setenv("NPEFF_CACHE_DIR", path("cache").c_str(), 1), 0);
-  npeff::model::content_hash(model);
+  npeff::io::content_hash(model);
   EXPECT_FALSE(fs::exists(path("cache"))) << "a file changed within 2 s was cached";
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   ASSERT_EQ(::setenv("NPEFF_CACHE_DIR", "off", 1), 0);
-  const std::string uncached = npeff::model::content_hash(model);
+  const std::string uncached = npeff::io::content_hash(model);
   ASSERT_EQ(::setenv("NPEFF_CACHE_DIR", path("cache").c_str(), 1), 0);
-  EXPECT_EQ(npeff::model::content_hash_cache_dir(), path("cache") + "/content-hash");
-  EXPECT_EQ(npeff::model::content_hash(model), uncached);
+  EXPECT_EQ(npeff::io::content_hash_cache_dir(), path("cache") + "/content-hash");
+  EXPECT_EQ(npeff::io::content_hash(model), uncached);
   std::vector<fs::path> entries;
   for (const auto& e : fs::directory_iterator(path("cache/content-hash"))) entries.push_back(e);
   ASSERT_EQ(entries.size(), 1u);
@@ -216,20 +216,20 @@ TEST_F(Hdf5VirtualTest, ContentHashIsCachedAndFollowsChanges) {
   ASSERT_NE(at, std::string::npos);
   text.replace(at, uncached.size(), "fnv1a64:planted");
   std::ofstream(entries[0]) << text;
-  EXPECT_EQ(npeff::model::content_hash(model), "fnv1a64:planted");
+  EXPECT_EQ(npeff::io::content_hash(model), "fnv1a64:planted");
   // Same size, mtime set back: ctime still moves (2 s later at least), so it is recomputed.
   const fs::file_time_type mtime = fs::last_write_time(model);
   std::ofstream(model) << std::string(99999, 'a') << "b";
   fs::last_write_time(model, mtime);
-  const std::string changed = npeff::model::content_hash(model);
+  const std::string changed = npeff::io::content_hash(model);
   EXPECT_NE(changed, "fnv1a64:planted");
   EXPECT_NE(changed, uncached);
   ASSERT_EQ(::setenv("NPEFF_CACHE_DIR", "off", 1), 0);
-  EXPECT_EQ(npeff::model::content_hash(model), changed);
+  EXPECT_EQ(npeff::io::content_hash(model), changed);
   // An unwritable cache is skipped.
   std::ofstream(path("blocker")) << "a file where the cache folder would be";
   ASSERT_EQ(::setenv("NPEFF_CACHE_DIR", path("blocker").c_str(), 1), 0);
-  EXPECT_EQ(npeff::model::content_hash(model), changed);
+  EXPECT_EQ(npeff::io::content_hash(model), changed);
   ::unsetenv("NPEFF_CACHE_DIR");
 }
 

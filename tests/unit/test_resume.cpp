@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -166,11 +167,22 @@ TEST_F(ResumeTest, FileFingerprintFollowsContent) {
   std::ofstream(p) << "abcd";
   const nlohmann::json b = npeff::io::file_fingerprint(p);
   EXPECT_NE(a, b);
+  // Same size and mtime, other bytes: another input.
+  const fs::file_time_type mtime = fs::last_write_time(p);
+  std::ofstream(p) << "abce";
+  fs::last_write_time(p, mtime);
+  EXPECT_NE(npeff::io::file_fingerprint(p), b);
+  // The same bytes restaged with a new mtime (a fresh copy, a remounted share): the same input,
+  // so a resume continues.
+  std::ofstream(p) << "abcd";
+  fs::last_write_time(p, mtime + std::chrono::hours(5));
+  EXPECT_EQ(npeff::io::file_fingerprint(p), b);
   fs::create_directories(dir_ / "model");
   std::ofstream(dir_ / "model" / "w.bin") << "12345";
   const nlohmann::json folder = npeff::io::file_fingerprint((dir_ / "model").string());
   EXPECT_EQ(folder["size"], 5);
-  EXPECT_EQ(folder["files"], 1);
+  std::ofstream(dir_ / "model" / "w.bin") << "12346";
+  EXPECT_NE(npeff::io::file_fingerprint((dir_ / "model").string()), folder);
   EXPECT_THROW(npeff::io::file_fingerprint((dir_ / "missing").string()), npeff::Error);
 }
 

@@ -2,8 +2,8 @@
 //
 // A job writing OUT keeps its work in the folder OUT.partial.d/:
 //   settings.json  the settings fingerprint: canonical JSON (sorted keys, compact) of everything
-//                  that determines the result (inputs with their size + mtime or their own
-//                  fingerprint, options, process count), written before the first piece;
+//                  that determines the result (inputs with their path, size and content
+//                  hash, options, process count), written before the first piece;
 //   PIECE.h5       whole pieces (a part of the rows, one component, a checkpoint), each written
 //                  at PIECE.h5.partial and renamed into place (io::File::create + commit), so
 //                  after kill -9 a piece exists whole or not at all. Writing a piece again
@@ -28,10 +28,11 @@
 
 namespace npeff::io {
 
-/// What identifies an input's content without reading it: {"path", "size", "mtime_ns"} of a
-/// file; for a folder (an HF model directory) "size" sums and "mtime_ns" is the latest of its
-/// regular files (recursively), plus "files" (their count). Throws npeff::Error when `path`
-/// does not exist.
+/// What identifies an input in a resume settings fingerprint: {"path" (absolute), "size",
+/// "content" (io::content_hash: read once per file version, then cached)}; a folder (an HF
+/// model directory): its regular files, not recursively. Not the mtime: a file restaged at the
+/// same path with the same bytes is the same input. Throws npeff::Error when `path` does not
+/// exist or cannot be read.
 nlohmann::json file_fingerprint(const std::string& path);
 
 /// The canonical text of `settings` (nlohmann's compact dump: object keys sorted).

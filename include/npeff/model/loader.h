@@ -40,22 +40,6 @@ LoadedModel load_llama2c_model(const std::string& path, const LoadOptions& optio
 std::unique_ptr<tokenizer::Tokenizer> load_model_tokenizer(const std::string& path,
                                                            const std::string& tokenizer_path = "");
 
-// Content fingerprint of a checkpoint, recorded as provenance and in resume settings:
-// "fnv1a64:<16 hex digits>" over the file (a directory: every regular file in it, by name, with
-// names and sizes). Not cryptographic; it tells a changed checkpoint from the one a file was
-// made with. Computed once per checkpoint version and cached (content_hash_cache_dir()) under
-// the (path, size, mtime, ctime, inode) of each file: reading 1 GB costs ~1 s, and every shard
-// of every SLURM array task starts with it. Any write to a file changes its ctime, which no
-// user call can set back; files changed in the last 2 s are not cached (ctime moves once per
-// timer tick on older kernels), so a cached value is not that of other content. npeff::Error
-// when `path` cannot be read; a cache that cannot be read or written is skipped (debug log).
-std::string content_hash(const std::string& path);
-
-// Where content_hash caches: $NPEFF_CACHE_DIR, else $XDG_CACHE_HOME/npeff, else
-// $HOME/.cache/npeff, + "/content-hash"; "" (no caching) when NPEFF_CACHE_DIR is "off" or no
-// home is known.
-std::string content_hash_cache_dir();
-
 // HF config.json -> ModelConfig (model_type llama, qwen2, mistral without sliding window).
 ModelConfig parse_hf_config(const std::string& json_text, const std::string& source);
 

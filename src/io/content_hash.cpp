@@ -1,5 +1,5 @@
-// model::content_hash: a checkpoint's content fingerprint, cached by file identity (see
-// include/npeff/model/loader.h and docs/formats.md, "Provenance").
+// io::content_hash: an input's content fingerprint, cached by file identity (see
+// include/npeff/io/content_hash.h and docs/formats.md, "Provenance").
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,11 +16,11 @@
 
 #include "npeff/core/error.h"
 #include "npeff/core/log.h"
+#include "npeff/io/content_hash.h"
 #include "npeff/io/mapped_file.h"
 #include "npeff/io/resume.h"
-#include "npeff/model/loader.h"
 
-namespace npeff::model {
+namespace npeff::io {
 namespace {
 
 struct Fnv1a64 {
@@ -88,7 +88,7 @@ std::string compute_hash(const std::string& path, const std::vector<std::string>
   Fnv1a64 hash;
   for (const std::string& name : files) {
     if (is_dir) hash.add(name);
-    const io::MappedFile m = io::MappedFile::open(is_dir ? path + "/" + name : path, "model file");
+    const MappedFile m = MappedFile::open(is_dir ? path + "/" + name : path, "input file");
     hash.add(std::to_string(m.size()));
     hash.add(m.data(), m.size());
   }
@@ -119,7 +119,7 @@ std::string content_hash(const std::string& path) {
                               {"files", identity(path, files, is_dir, &newest_ns)}};
   const std::string key_text = key.dump();
   const std::string dir = content_hash_cache_dir();
-  const std::string entry = dir.empty() ? "" : dir + "/" + io::fingerprint_id(key) + ".json";
+  const std::string entry = dir.empty() ? "" : dir + "/" + fingerprint_id(key) + ".json";
   if (!entry.empty()) {
     std::ifstream in(entry);
     const nlohmann::json cached = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -157,4 +157,4 @@ std::string content_hash(const std::string& path) {
   return hash;
 }
 
-}  // namespace npeff::model
+}  // namespace npeff::io
