@@ -87,7 +87,8 @@ PefSet load_pefs(const std::vector<PefFileInfo>& files, std::int64_t first = 0,
                  std::int64_t count = -1);
 
 /// Writes an npeff.pefs file body (datasets and optional /projection); the caller has written the
-/// header (io::write_header with {kPefSchema, kPefSchemaVersion}) and commits.
+/// header (io::write_header with {kPefSchema, kPefSchemaVersion}) and commits. /pefs is stored
+/// uncompressed, as compute-pefs stores it.
 void write_pefs(io::File& file, const at::Tensor& pefs, const at::Tensor& example_ids,
                 const at::Tensor& raw_norms, const projection::ProjectionRecord* projection);
 
