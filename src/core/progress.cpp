@@ -10,12 +10,16 @@ namespace npeff {
 std::string format_duration(double seconds) {
   char buf[64];
   if (!std::isfinite(seconds)) return "?";
-  if (seconds < 10) {  // three digits: a 0.02 s run is not "0.0s"
-    std::snprintf(buf, sizeof buf, "%.3gs", seconds);
-  } else if (seconds < 60) {
+  // Three digits where they fit: a 22 ms run is "22.5ms", not "0.0s". Each bound is where the
+  // next format would round up into the one after it.
+  if (seconds < 0.09995) {
+    std::snprintf(buf, sizeof buf, "%.1fms", 1e3 * seconds);
+  } else if (seconds < 9.995) {
+    std::snprintf(buf, sizeof buf, "%.2fs", seconds);
+  } else if (seconds < 59.95) {
     std::snprintf(buf, sizeof buf, "%.1fs", seconds);
   } else {
-    const auto s = static_cast<long long>(seconds);
+    const auto s = std::llround(seconds);
     if (s < 3600)
       std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
     else

@@ -152,7 +152,16 @@ std::string content_hash(const std::string& path) {
   // Temporary name + rename: concurrent shards write the same entry; each rename is whole.
   if (ec || std::rename(temp.c_str(), entry.c_str()) != 0) {
     std::remove(temp.c_str());
-    log::debug("cannot cache the content hash of ", path, " in ", dir, " (skipped)");
+    // Said aloud for large inputs: every later start reads them again (~1 s per GB).
+    int64_t bytes = 0;
+    for (const auto& f : key["files"]) bytes += f[1].get<int64_t>();
+    const std::string what = "cannot cache the content hash of " + path + " in " + dir +
+                             ": every start reads it again (set NPEFF_CACHE_DIR to a writable "
+                             "folder)";
+    if (bytes >= (int64_t{1} << 30))
+      log::warn(what);
+    else
+      log::debug(what);
   }
   return hash;
 }

@@ -123,7 +123,8 @@ void check_no_shared_pefs(const std::vector<std::string>& inputs) {
     }
     for (const std::string& file : files) {
       std::error_code ec;
-      const fs::path id = fs::weakly_canonical(fs::absolute(file), ec);
+      fs::path id = fs::weakly_canonical(fs::absolute(file), ec);
+      if (ec) id = fs::absolute(file).lexically_normal();
       for (const auto& [other, by] : seen)
         NPEFF_CHECK(id != other, "merge-pefs: ", path, " and ", by, " hold the same PEFs (", file,
                     "): give each shard once");

@@ -23,9 +23,12 @@ namespace fs = std::filesystem;
 // Durations in progress lines: a short run keeps three digits ("done, 170 steps in 0.0s" was
 // printed for 22 ms while --json said 0.29 s of the whole job).
 TEST(FormatDuration, ShortAndLong) {
-  EXPECT_EQ(npeff::format_duration(0.0225), "0.0225s");
+  EXPECT_EQ(npeff::format_duration(0.0225), "22.5ms");
+  EXPECT_EQ(npeff::format_duration(0.09996), "0.10s");
   EXPECT_EQ(npeff::format_duration(6.123), "6.12s");
+  EXPECT_EQ(npeff::format_duration(9.996), "10.0s");
   EXPECT_EQ(npeff::format_duration(16.14), "16.1s");
+  EXPECT_EQ(npeff::format_duration(59.96), "1m00s");
   EXPECT_EQ(npeff::format_duration(245), "4m05s");
   EXPECT_EQ(npeff::format_duration(3723), "1h02m03s");
   EXPECT_EQ(npeff::format_duration(NAN), "?");

@@ -24,7 +24,7 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_log_;
 };
 
-/// "1h02m03s" / "4m05s" / "16.1s" / "6.12s" / "0.0225s"; "?" when not finite.
+/// "1h02m03s" / "4m05s" / "16.1s" / "6.12s" / "22.5ms"; "?" when not finite.
 std::string format_duration(double seconds);
 
 }  // namespace npeff

@@ -31,8 +31,9 @@ namespace npeff::io {
 /// What identifies an input in a resume settings fingerprint: {"path" (absolute), "size",
 /// "content" (io::content_hash: read once per file version, then cached)}; a folder (an HF
 /// model directory): its regular files, not recursively. Not the mtime: a file restaged at the
-/// same path with the same bytes is the same input. Throws npeff::Error when `path` does not
-/// exist or cannot be read.
+/// same path with the same bytes is the same input. A PEF file with a virtual /pefs is hashed as
+/// OUT itself (part names and settings ids; readers check each part's id). Throws npeff::Error when
+/// `path` does not exist or cannot be read.
 nlohmann::json file_fingerprint(const std::string& path);
 
 /// The canonical text of `settings` (nlohmann's compact dump: object keys sorted).
