@@ -61,6 +61,8 @@ asan_script() {
   [[ $rc -eq 0 ]] || { echo "run-tests: $name under ASan exited $rc" >&2; return 1; }
 }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+# The content-hash cache of these runs stays in the build folder, as ctest's (tests/CMakeLists.txt).
+export NPEFF_CACHE_DIR=$PWD/build-asan/test-cache
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 build-asan/tests/test_hdf5
 build-asan/tests/test_schema_inspect
