@@ -62,6 +62,8 @@ for delay in 0.3 0.9; do
   if [[ -d resumed.h5.partial.d && ! -f resumed.h5 ]]; then ok "killed mid-run: parts, no output"; else bad "kill after the first part did not leave parts"; fi
 done
 echo "a part write cut short" > resumed.h5.partial.d/part-000099.h5.partial
+# The data file restaged with the same bytes (new inode, new mtime): still the same input.
+cp data.tsv restaged.tsv && rm data.tsv && mv restaged.tsv data.tsv && touch -d '+1 hour' data.tsv
 expect 0 "rerun resumes" 'resuming' -- "${run[@]}" --flush-every 8 -o resumed.h5
 if [[ ! -e resumed.h5.partial.d && -f resumed.h5.parts/part-000000.h5 ]]; then ok "working folder became resumed.h5.parts"; else bad "no resumed.h5.parts/ or a working folder left behind"; fi
 if ls resumed.h5.parts | grep -q '\.partial$'; then bad "a cut-short part write was kept in resumed.h5.parts"; else ok "no cut-short part write kept in resumed.h5.parts"; fi
