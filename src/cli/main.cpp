@@ -172,6 +172,8 @@ int main(int argc, char** argv) {
   try {
     npeff::log::configure(global.log_level);
     npeff::set_num_threads(global.threads);
+    npeff::log::debug("threads: ", npeff::num_threads(),
+                      global.threads == 0 ? " (the CPUs this process may run on)" : "");
     // Any CUDA request on a CPU-only build is refused here, whatever the subcommand.
     npeff::require_device(npeff::parse_device(global.device));
     npeff::io::set_command_line(joined_command_line(argc, argv));

@@ -14,6 +14,11 @@ expect 0 "help lists project" 'project' -- "$npeff" --help
 expect 0 "help lists synth-vectors" 'synth-vectors' -- "$npeff" --help
 expect 0 "version" '^npeff [0-9]+\.[0-9]+\.[0-9]+' -- "$npeff" --version
 expect 0 "subcommand help has examples" 'Examples' -- "$npeff" project --help
+# --threads 0 (the default) is the CPUs this process may run on, not the node's (issue 17).
+sv=(--log-level debug synth-vectors --rows 1 --input-dim 10 --out "$work/threads.h5")
+expect 0 "SLURM_CPUS_PER_TASK sets the default thread count" 'threads: 3 \(the CPUs' -- env SLURM_CPUS_PER_TASK=3 "$npeff" "${sv[@]}"
+expect 0 "taskset -c 0 gives one thread" 'threads: 1 \(the CPUs' -- env -u SLURM_CPUS_PER_TASK taskset -c 0 "$npeff" "${sv[@]}"
+expect 0 "--threads 2 is taken as given" 'threads: 2$' -- env SLURM_CPUS_PER_TASK=3 "$npeff" --threads 2 "${sv[@]}"
 expect 2 "no subcommand" 'subcommand' -- "$npeff"
 expect 2 "unknown subcommand" 'error' -- "$npeff" frobnicate
 expect 2 "missing required flag" 'input' -- "$npeff" project --proj-dim 8 --out "$work/x"
