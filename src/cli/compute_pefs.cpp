@@ -8,6 +8,7 @@
 #include "npeff/core/device.h"
 #include "npeff/core/error.h"
 #include "npeff/core/log.h"
+#include "npeff/core/paths.h"
 #include "npeff/core/progress.h"
 #include "npeff/core/version.h"
 #include "npeff/io/content_hash.h"
@@ -100,9 +101,10 @@ int run_compute_pefs(const ComputePefsOptions& o, const GlobalOptions& g) {
   const pef::PefComputer computer(*loaded.model, *loaded.tokenizer, task, selection, proj, po);
   const projection::ProjectionRecord record = projection::make_record(proj, selection.total());
 
-  const nlohmann::json settings = {{"model", o.model},
+  // Paths as one spelling (absolute, no trailing '/'): a rerun typed differently still resumes.
+  const nlohmann::json settings = {{"model", absolute_path(o.model)},
                                    {"model_hash", io::content_hash(o.model)},
-                                   {"tokenizer", o.tokenizer},
+                                   {"tokenizer", absolute_path(o.tokenizer)},
                                    {"task", nlohmann::json::parse(task.to_json())},
                                    {"start", o.sel.start},
                                    {"max_examples", o.sel.max_examples},

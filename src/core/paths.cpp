@@ -20,6 +20,17 @@ std::string resolve_path(const std::string& path, const std::string& base_dir) {
   return (fs::path(base_dir) / p).lexically_normal().string();
 }
 
+std::string absolute_path(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code ec;
+  fs::path abs = fs::absolute(fs::path(path), ec);
+  if (ec) abs = fs::path(path);
+  abs = abs.lexically_normal();
+  if (!abs.has_filename() && abs.has_parent_path() && abs != abs.root_path())
+    abs = abs.parent_path();  // "a/b/" -> "a/b"
+  return abs.string();
+}
+
 std::string folder_of(const std::string& file) {
   std::error_code ec;
   fs::path abs = fs::absolute(fs::path(file), ec);

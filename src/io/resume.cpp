@@ -15,6 +15,7 @@
 
 #include "io/hdf5_internal.h"
 #include "npeff/core/error.h"
+#include "npeff/core/paths.h"
 #include "npeff/io/content_hash.h"
 
 namespace npeff::io {
@@ -49,7 +50,7 @@ nlohmann::json file_fingerprint(const std::string& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   NPEFF_CHECK(fs::exists(st), path, ": no such file or folder");
-  const std::string abs = fs::absolute(fs::path(path), ec).lexically_normal().string();
+  const std::string abs = absolute_path(path);
   std::int64_t size = 0;
   if (!fs::is_directory(st)) {
     size = static_cast<std::int64_t>(fs::file_size(path, ec));

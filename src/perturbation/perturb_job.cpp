@@ -10,6 +10,7 @@
 #include "npeff/core/device.h"
 #include "npeff/core/error.h"
 #include "npeff/core/log.h"
+#include "npeff/core/paths.h"
 #include "npeff/core/progress.h"
 #include "npeff/decomposition/decomposition_file.h"
 #include "npeff/io/hdf5.h"
@@ -135,7 +136,7 @@ PerturbJobSummary run_perturb_job(const PerturbJobOptions& o) {
   nlohmann::json settings = {{"recovered", io::file_fingerprint(o.recovered)},
                              {"decomposition", io::file_fingerprint(o.decomposition)},
                              {"pefs", io::file_fingerprint(o.pefs)},
-                             {"model", model_path},
+                             {"model", absolute_path(model_path)},
                              {"magnitude", o.magnitude},
                              {"top_k", o.top_k},
                              {"baseline", o.baseline},

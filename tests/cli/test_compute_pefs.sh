@@ -64,7 +64,12 @@ done
 echo "a part write cut short" > resumed.h5.partial.d/part-000099.h5.partial
 # The data file restaged with the same bytes (new inode, new mtime): still the same input.
 cp data.tsv restaged.tsv && rm data.tsv && mv restaged.tsv data.tsv && touch -d '+1 hour' data.tsv
-expect 0 "rerun resumes" 'resuming' -- "${run[@]}" --flush-every 8 -o resumed.h5
+# The model folder and tokenizer spelled another way (via .., a trailing '/' as tab completion
+# adds, an absolute tokenizer path): the same inputs.
+run_respelled=("${run[@]}")
+run_respelled[5]="$tiny/../tiny/qwen2_bias/"
+run_respelled[7]="$PWD/chars.json"
+expect 0 "rerun resumes" 'resuming' -- "${run_respelled[@]}" --flush-every 8 -o resumed.h5
 if [[ ! -e resumed.h5.partial.d && -f resumed.h5.parts/part-000000.h5 ]]; then ok "working folder became resumed.h5.parts"; else bad "no resumed.h5.parts/ or a working folder left behind"; fi
 if ls resumed.h5.parts | grep -q '\.partial$'; then bad "a cut-short part write was kept in resumed.h5.parts"; else ok "no cut-short part write kept in resumed.h5.parts"; fi
 same full.h5 resumed.h5 "killed and resumed run equals the uninterrupted run bit for bit"

@@ -20,6 +20,17 @@ namespace {
 using namespace npeff::testing;
 namespace fs = std::filesystem;
 
+// One spelling per path, as resume settings record it (a trailing '/' from tab completion, "./",
+// "a/../" and a relative path all name the same folder).
+TEST(AbsolutePath, OneSpellingPerPath) {
+  const std::string cwd = std::filesystem::current_path().string();
+  EXPECT_EQ(npeff::absolute_path("model/"), cwd + "/model");
+  EXPECT_EQ(npeff::absolute_path("./x/../model"), cwd + "/model");
+  EXPECT_EQ(npeff::absolute_path(cwd + "/model//"), cwd + "/model");
+  EXPECT_EQ(npeff::absolute_path("/"), "/");
+  EXPECT_EQ(npeff::absolute_path(""), "");
+}
+
 // Durations in progress lines: a short run keeps three digits ("done, 170 steps in 0.0s" was
 // printed for 22 ms while --json said 0.29 s of the whole job).
 TEST(FormatDuration, ShortAndLong) {

@@ -16,6 +16,11 @@ namespace npeff {
 /// `base_dir` is empty; otherwise base_dir/path, lexically normalised ("a/../b" -> "b").
 std::string resolve_path(const std::string& path, const std::string& base_dir);
 
+/// `path` as one spelling per file: absolute, lexically normalised, no trailing separator
+/// ("model/", "./model" and "/abs/model" give the same string); "" stays "". What npeff records
+/// for an input path in resume settings, so a rerun typed differently still resumes.
+std::string absolute_path(const std::string& path);
+
 /// The absolute, normalised folder holding `file` (the base of the paths written in it).
 std::string folder_of(const std::string& file);
 
