@@ -5,9 +5,9 @@
 // Resuming (docs/formats.md, "Resuming"): the job's io::ResumeDir is OUT.partial.d/; every
 // `checkpoint_every` steps rank 0 replaces the piece checkpoint.h5 (W of all examples, H, the
 // next step and the loss history) atomically. A rerun with the same settings (inputs by path,
-// size and content hash, every hyperparameter that changes a bit of the result, the process count) starts
-// from it and ends with the same bits as an uninterrupted run (same --threads and device); one
-// with other settings is refused (npeff::Error). The folder is removed once OUT is written.
+// size and content hash, every hyperparameter that changes a bit of the result, the process count)
+// starts from it and ends with the same bits as an uninterrupted run (same --threads and device);
+// one with other settings is refused (npeff::Error). The folder is removed once OUT is written.
 #pragma once
 
 #include <cstdint>

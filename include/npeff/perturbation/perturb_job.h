@@ -6,8 +6,8 @@
 // Resuming (docs/formats.md, "Resuming"): each finished component is a piece
 // OUT.partial.d/component-K.h5 (K = its position in the recovered file; schema
 // npeff.perturbation_part) of the job's io::ResumeDir. A rerun with the same settings (the three
-// input files and the model by path, size and content hash, every option, the device) reuses the pieces
-// and ends with the same bits as an uninterrupted run; other settings are refused
+// input files and the model by path, size and content hash, every option, the device) reuses the
+// pieces and ends with the same bits as an uninterrupted run; other settings are refused
 // (npeff::Error). The folder is removed once OUT is written.
 #pragma once
 

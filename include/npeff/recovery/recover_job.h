@@ -4,10 +4,10 @@
 //
 // Resuming (docs/formats.md, "Resuming"): each finished component is a piece
 // OUT.partial.d/component-K.h5 (K = its position in the output; schema npeff.recovered_part) of
-// the job's io::ResumeDir. A rerun with the same settings (both input files by path, size and content hash,
-// the component choice, the rejection threshold, every FPC option) reuses the pieces and ends
-// with the same bits as an uninterrupted run; other settings are refused (npeff::Error). The
-// folder is removed once OUT is written.
+// the job's io::ResumeDir. A rerun with the same settings (both input files by path, size and
+// content hash, the component choice, the rejection threshold, every FPC option) reuses the pieces
+// and ends with the same bits as an uninterrupted run; other settings are refused (npeff::Error).
+// The folder is removed once OUT is written.
 #pragma once
 
 #include <c10/core/Device.h>
