@@ -16,6 +16,7 @@
 
 #include "npeff/core/error.h"
 #include "npeff/core/log.h"
+#include "npeff/core/paths.h"
 #include "npeff/io/content_hash.h"
 #include "npeff/io/mapped_file.h"
 #include "npeff/io/resume.h"
@@ -113,9 +114,8 @@ std::string content_hash(const std::string& path) {
   bool is_dir = false;
   const std::vector<std::string> files = hashed_files(path, is_dir);
   std::error_code ec;
-  const std::string abs = std::filesystem::absolute(path, ec).lexically_normal().string();
   int64_t newest_ns = 0;
-  const nlohmann::json key = {{"path", ec ? path : abs},
+  const nlohmann::json key = {{"path", absolute_path(path)},
                               {"files", identity(path, files, is_dir, &newest_ns)}};
   const std::string key_text = key.dump();
   const std::string dir = content_hash_cache_dir();
